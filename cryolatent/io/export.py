@@ -1,0 +1,120 @@
+"""Writing particle metadata of a :class:`ParticleStack` as ``.star`` or ``.cs``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..outputs import atomic_path
+from . import cs as cs_io
+from . import star as star_io
+from .particles import ParticleStack
+from .paths import relative_to
+
+
+def _particle_apix(stack: ParticleStack, particles: pd.DataFrame) -> np.ndarray:
+    n = len(stack)
+    if stack.ctf is not None:
+        return stack.ctf[:, 1].astype(np.float64)
+    px = star_io.star_apix(particles, stack.optics) if len(particles.columns) else None
+    if px is not None:
+        return px
+    return np.full(n, stack.apix if stack.apix is not None else 1.0)
+
+
+def write_star(
+    path: str | os.PathLike,
+    stack: ParticleStack,
+    force: bool = False,
+    stack_path: str | os.PathLike | None = None,
+) -> None:
+    """Write a RELION 3.1 ``.star`` for the particles of ``stack``.
+
+    Parameters
+    ----------
+    path
+        Output file (written atomically).
+    stack
+        A ParticleStack or subset; its metadata rows and optics table are kept,
+        and its ``poses``/``ctf`` (when set) are written as RELION columns.
+    force
+        Overwrite an existing file.
+    stack_path
+        When the images were written to a new stack in this order, name it
+        here: ``rlnImageName`` becomes ``i@stack_path``. Otherwise each name is
+        rebuilt from the particle's resolved stack file, relative to the
+        output's folder.
+    """
+    from .. import geometry  # lazy: geometry imports torch
+
+    n = len(stack)
+    out_dir = Path(os.fspath(path)).parent
+    meta = stack.metadata if stack.cs_records is None else None
+    particles = pd.DataFrame(index=range(n)) if meta is None else meta.reset_index(drop=True).copy()
+
+    if stack_path is not None:
+        names = pd.Series(np.arange(1, n + 1).astype(str)) + "@" + os.fspath(stack_path)
+    else:
+        rel = np.asarray([relative_to(f, out_dir) for f in stack.files], dtype=object)
+        names = pd.Series((stack.file_index + 1).astype(str)) + "@" + pd.Series(rel[stack.file_ids])
+    particles["rlnImageName"] = names.to_numpy()
+
+    apix = _particle_apix(stack, particles)
+    optics = stack.optics
+    if optics is None or "rlnOpticsGroup" not in particles.columns:
+        particles, optics = star_io.build_optics(particles, apix, stack.D, stack.ctf)
+
+    if stack.poses is not None:
+        rots, trans = stack.poses
+        euler = geometry.matrix_to_euler_relion(np.asarray(rots, np.float64)).reshape(-1, 3)
+        for j, name in enumerate(star_io.POSE_COLUMNS):
+            particles[name] = euler[:, j]
+        shift_A = np.asarray(trans, np.float64) * stack.D * apix[:, None]
+        particles = particles.drop(columns=[c for c in ("rlnOriginX", "rlnOriginY") if c in particles])
+        particles["rlnOriginXAngst"] = shift_A[:, 0]
+        particles["rlnOriginYAngst"] = shift_A[:, 1]
+
+    if stack.ctf is not None:
+        ctf = np.asarray(stack.ctf, np.float64)
+        particles["rlnDefocusU"] = ctf[:, 2]
+        particles["rlnDefocusV"] = ctf[:, 3]
+        particles["rlnDefocusAngle"] = ctf[:, 4]
+        particles["rlnPhaseShift"] = ctf[:, 8]
+
+    with atomic_path(path, force) as tmp:
+        star_io.write_star_tables(tmp, particles, optics)
+
+
+def write_cs(path: str | os.PathLike, stack: ParticleStack, force: bool = False) -> None:
+    """Write the cryoSPARC records of ``stack`` (a ParticleStack or subset) as ``.cs``.
+
+    Records from a ``.cs`` are kept (poses/CTF fields updated from
+    ``stack.poses``/``stack.ctf`` when set); for other sources minimal records
+    are built (``blob/*`` with paths relative to the output's folder, plus
+    ``ctf/*`` and ``alignments3D/*`` when known).
+    """
+    if stack.cs_records is not None:
+        records = stack.cs_records.copy()
+        if stack.ctf is not None:
+            cs_io.set_ctf(records, np.asarray(stack.ctf))
+        if stack.poses is not None:
+            cs_io.set_poses(records, stack.poses, stack.D)
+    else:
+        out_dir = Path(os.fspath(path)).parent
+        rel = [relative_to(f, out_dir) for f in stack.files]
+        records = cs_io.build_records(
+            rel,
+            stack.file_ids,
+            stack.file_index,
+            stack.D,
+            stack.apix if stack.apix is not None else 1.0,
+            stack.orig_index.astype(np.uint64),
+            stack.poses,
+            None if stack.ctf is None else np.asarray(stack.ctf),
+        )
+    with atomic_path(path, force) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, records, allow_pickle=False)

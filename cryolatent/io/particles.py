@@ -1,0 +1,487 @@
+"""Lazy particle stacks over one or many MRC files, and :func:`read_particles`.
+
+Images are read on demand with positional reads (``os.pread``) grouped by file,
+so a stack never holds more than the batch asked for, and worker processes that
+inherit open files (fork) do not share a file offset.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from . import cs as cs_io
+from . import star as star_io
+from .mrc import MrcHeader, read_mrc_header
+from .paths import resolve_stack
+
+MAX_OPEN_FILES = 64
+
+
+class _FileCache:
+    """Open file descriptors, least recently used closed first; shared by subsets."""
+
+    def __init__(self, max_open: int = MAX_OPEN_FILES):
+        self.max_open = max_open
+        self._fds: OrderedDict[int, int] = OrderedDict()
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+
+    def read(self, file_id: int, path: str, buf: np.ndarray, offset: int) -> None:
+        """Fill ``buf`` from ``path`` at byte ``offset`` (thread-safe)."""
+        if self._pid != os.getpid():  # forked: reopen rather than share (or inherit a held lock)
+            self._fds.clear()
+            self._lock = threading.Lock()
+            self._pid = os.getpid()
+        with self._lock:  # an evicted descriptor must not be closed mid-read
+            _pread_into(self._fd(file_id, path), buf, offset, path)
+
+    def _fd(self, file_id: int, path: str) -> int:
+        fd = self._fds.get(file_id)
+        if fd is not None:
+            self._fds.move_to_end(file_id)
+            return fd
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        except OSError as exc:
+            raise InputError(f"cannot open particle stack ({exc.strerror})", path) from None
+        self._fds[file_id] = fd
+        while len(self._fds) > self.max_open:
+            _, old = self._fds.popitem(last=False)
+            os.close(old)
+        return fd
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pid == os.getpid():
+                for fd in self._fds.values():
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+            self._fds.clear()
+
+
+def _pread_into(fd: int, buf: np.ndarray, offset: int, path: str) -> None:
+    view = memoryview(buf).cast("B")
+    done = 0
+    while done < len(view):
+        if hasattr(os, "preadv"):
+            got = os.preadv(fd, [view[done:]], offset + done)
+        else:  # pragma: no cover - platforms without preadv
+            data = os.pread(fd, len(view) - done, offset + done)
+            got = len(data)
+            view[done : done + got] = data
+        if got == 0:
+            raise InputError(f"file is truncated: could not read {len(view)} bytes at offset {offset}", path)
+        done += got
+
+
+def _runs(sorted_unique: np.ndarray, max_len: int = 256) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` positions of runs of consecutive values (capped in length)."""
+    if len(sorted_unique) == 0:
+        return
+    breaks = np.flatnonzero(np.diff(sorted_unique) != 1) + 1
+    bounds = np.concatenate([[0], breaks, [len(sorted_unique)]])
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        for s in range(int(a), int(b), max_len):
+            yield s, min(s + max_len, int(b))
+
+
+class ParticleStack:
+    """Particle images read lazily from MRC stacks, with per-particle metadata.
+
+    Attributes
+    ----------
+    D
+        Box size (images are ``D x D``).
+    apix
+        Pixel size in Angstrom, or None.
+    files
+        Stack file paths; ``file_ids[i]`` indexes it for particle ``i``.
+    file_ids, file_index
+        Each particle's stack file and 0-based index inside it.
+    orig_index
+        Each particle's 0-based index in the dataset file as originally read.
+    optics
+        RELION 3.1 optics table, or None.
+    cs_records
+        cryoSPARC structured records of these particles, or None.
+    poses
+        ``(rots (N,3,3), trans (N,2))`` float32 (trans in box fractions), or None.
+    ctf
+        ``(N, 9)`` float32 cryoDRGN CTF parameters, or None.
+    source
+        The file the particles were read from.
+    """
+
+    def __init__(
+        self,
+        files: list[str],
+        file_ids: np.ndarray,
+        file_index: np.ndarray,
+        headers: list[MrcHeader],
+        D: int,
+        apix: float | None = None,
+        *,
+        orig_index: np.ndarray | None = None,
+        metadata: pd.DataFrame | None = None,
+        optics: pd.DataFrame | None = None,
+        cs_records: np.ndarray | None = None,
+        poses: tuple[np.ndarray, np.ndarray] | None = None,
+        ctf: np.ndarray | None = None,
+        source: str | None = None,
+        _cache: _FileCache | None = None,
+    ):
+        self.files = list(files)
+        self.file_ids = np.asarray(file_ids, dtype=np.int32)
+        self.file_index = np.asarray(file_index, dtype=np.int64)
+        self._headers = list(headers)
+        self.D = int(D)
+        self.apix = None if apix is None else float(apix)
+        n = len(self.file_ids)
+        self.orig_index = (
+            np.arange(n, dtype=np.int64) if orig_index is None else np.asarray(orig_index, dtype=np.int64)
+        )
+        self._metadata = metadata
+        self.optics = optics
+        self.cs_records = cs_records
+        self.poses = poses
+        self.ctf = ctf
+        self.source = source
+        self._cache = _cache if _cache is not None else _FileCache()
+
+    # ---- basics -------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.file_ids)
+
+    def __repr__(self) -> str:
+        return (
+            f"ParticleStack({len(self)} particles of {self.D}x{self.D}, apix={self.apix}, "
+            f"{len(self.files)} file(s), source={self.source!r})"
+        )
+
+    @property
+    def metadata(self) -> pd.DataFrame | None:
+        """Particle table rows (``.star``) or a DataFrame view of ``.cs`` records."""
+        if self._metadata is None and self.cs_records is not None:
+            self._metadata = cs_io.records_to_frame(self.cs_records)
+        return self._metadata
+
+    @metadata.setter
+    def metadata(self, value: pd.DataFrame | None) -> None:
+        self._metadata = value
+
+    @property
+    def locations(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(paths, index_in_file)`` per particle (paths as an object array)."""
+        return np.asarray(self.files, dtype=object)[self.file_ids], self.file_index
+
+    def location(self, i: int) -> tuple[str, int]:
+        """Stack path and 0-based index in that file of particle ``i``."""
+        return self.files[self.file_ids[i]], int(self.file_index[i])
+
+    # ---- reading ------------------------------------------------------
+    def _positions(self, indices) -> np.ndarray:
+        n = len(self)
+        if isinstance(indices, slice):
+            return np.arange(n, dtype=np.int64)[indices]
+        pos = np.asarray(indices)
+        if pos.dtype == bool:
+            if pos.shape != (n,):
+                raise IndexError(f"boolean mask of shape {pos.shape} for {n} particles")
+            return np.flatnonzero(pos)
+        if pos.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        if not np.issubdtype(pos.dtype, np.integer):
+            raise IndexError(f"particle indices must be integers, got {pos.dtype}")
+        pos = pos.astype(np.int64).ravel()
+        if pos.min() < -n or pos.max() >= n:
+            bad = pos[(pos < -n) | (pos >= n)][0]
+            raise IndexError(f"particle index {bad} out of range for {n} particles")
+        return np.where(pos < 0, pos + n, pos)
+
+    def images(self, indices) -> np.ndarray:
+        """Images of the particles ``indices`` (positions in this stack), in that order.
+
+        Returns
+        -------
+        np.ndarray
+            float32 ``(n, D, D)``, pixel values as stored.
+        """
+        pos = self._positions(indices)
+        out = np.empty((len(pos), self.D, self.D), dtype=np.float32)
+        if len(pos) == 0:
+            return out
+        fids = self.file_ids[pos]
+        fidx = self.file_index[pos]
+        order = np.argsort(fids, kind="stable")
+        sorted_fids = fids[order]
+        bounds = np.flatnonzero(np.diff(sorted_fids)) + 1
+        for group in np.split(order, bounds):
+            fid = int(fids[group[0]])
+            header = self._headers[fid]
+            uniq, inverse = np.unique(fidx[group], return_inverse=True)
+            block = np.empty((len(uniq), self.D, self.D), dtype=np.float32)
+            for a, b in _runs(uniq):
+                raw = np.empty((b - a, header.ny, header.nx), dtype=header.dtype)
+                self._cache.read(fid, header.path, raw, header.data_offset + int(uniq[a]) * header.image_bytes)
+                block[a:b] = raw
+            out[group] = block[inverse.ravel()]
+        if np.isnan(out).any():
+            row = int(np.flatnonzero(np.isnan(out).any(axis=(1, 2)))[0])
+            p = int(pos[row])
+            path, k = self.location(p)
+            raise InputError(
+                f"particle {int(self.orig_index[p])} (image {k} of this file) has NaN pixels", path
+            )
+        return out
+
+    def __getitem__(self, key) -> np.ndarray:
+        if isinstance(key, (int, np.integer)):
+            return self.images([int(key)])[0]
+        return self.images(key)
+
+    def iter_chunks(self, chunk_size: int = 1000, indices=None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield ``(indices, images)`` chunks over ``indices`` (default: all particles)."""
+        if chunk_size <= 0:
+            raise ValueError("chunk_size must be positive")
+        pos = np.arange(len(self), dtype=np.int64) if indices is None else self._positions(indices)
+        for s in range(0, len(pos), chunk_size):
+            chunk = pos[s : s + chunk_size]
+            yield chunk, self.images(chunk)
+
+    # ---- views --------------------------------------------------------
+    def subset(self, indices) -> "ParticleStack":
+        """A view of the particles ``indices`` (positions in this stack); shares open files."""
+        pos = self._positions(indices)
+        metadata = None if self._metadata is None else self._metadata.iloc[pos].reset_index(drop=True)
+        poses = None if self.poses is None else (self.poses[0][pos], self.poses[1][pos])
+        return ParticleStack(
+            self.files,
+            self.file_ids[pos],
+            self.file_index[pos],
+            self._headers,
+            self.D,
+            self.apix,
+            orig_index=self.orig_index[pos],
+            metadata=metadata,
+            optics=self.optics,
+            cs_records=None if self.cs_records is None else self.cs_records[pos],
+            poses=poses,
+            ctf=None if self.ctf is None else self.ctf[pos],
+            source=self.source,
+            _cache=self._cache,
+        )
+
+    # ---- resources ----------------------------------------------------
+    def close(self) -> None:
+        """Close the open stack files (they reopen on the next read)."""
+        self._cache.close()
+
+    def __enter__(self) -> "ParticleStack":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_cache"] = None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._cache = _FileCache()
+
+
+# ---------------------------------------------------------------------------
+# read_particles
+
+
+def _from_locations(
+    files: list[str],
+    file_ids: np.ndarray,
+    file_index: np.ndarray,
+    source: str,
+    names: list[str] | None = None,
+    headers: list[MrcHeader] | None = None,
+) -> tuple[list[MrcHeader], int]:
+    """Check every stack header and every index; return headers and the box size."""
+    if headers is None:
+        headers = [read_mrc_header(f) for f in files]
+    D = None
+    for h in headers:
+        if h.nx != h.ny:
+            raise InputError(f"images are not square ({h.nx} x {h.ny} pixels)", h.path)
+        if D is None:
+            D = h.nx
+        elif h.nx != D:
+            raise InputError(f"has {h.nx}x{h.nx} images but {headers[0].path} has {D}x{D}", h.path)
+    if len(file_ids):
+        if file_index.min() < 0:
+            k = int(np.argmin(file_index))
+            name = names[file_ids[k]] if names else files[file_ids[k]]
+            raise InputError(f"invalid image index {int(file_index[k]) + 1}@{name} (indices start at 1)", source)
+        limits = np.array([h.nz for h in headers], dtype=np.int64)[file_ids]
+        bad = np.flatnonzero(file_index >= limits)
+        if len(bad):
+            k = int(bad[0])
+            h = headers[file_ids[k]]
+            name = names[file_ids[k]] if names else h.path
+            raise InputError(
+                f"image index out of range: particle {k} is image {int(file_index[k]) + 1} of {name} "
+                f"but {h.path} has only {h.nz} images",
+                source,
+            )
+    return headers, int(D)
+
+
+def _first_apix(headers: list[MrcHeader]) -> float | None:
+    for h in headers:
+        if h.apix is not None:
+            return h.apix
+    return None
+
+
+def _read_mrcs(path: str) -> ParticleStack:
+    full = os.path.abspath(path)
+    header = read_mrc_header(full)
+    n = header.nz
+    ids, idx = np.zeros(n, dtype=np.int32), np.arange(n, dtype=np.int64)
+    headers, D = _from_locations([full], ids, idx, path, headers=[header])
+    return ParticleStack([full], ids, idx, headers, D, headers[0].apix, source=path)
+
+
+def _read_txt(path: str) -> ParticleStack:
+    folder = Path(path).parent
+    try:
+        lines = Path(path).read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read list of stacks ({exc})", path) from None
+    names = [ln.strip() for ln in lines if ln.strip() and not ln.strip().startswith("#")]
+    if not names:
+        raise InputError("lists no particle stacks", path)
+    files = []
+    for name in names:
+        p = Path(name)
+        full = p if p.is_absolute() else folder / p
+        if not full.is_file():
+            raise InputError(f"lists a missing file {name} (looked for {full})", path)
+        files.append(os.path.abspath(full))
+    headers = [read_mrc_header(f) for f in files]
+    ids = np.concatenate([np.full(h.nz, i, dtype=np.int32) for i, h in enumerate(headers)])
+    idx = np.concatenate([np.arange(h.nz, dtype=np.int64) for h in headers])
+    headers, D = _from_locations(files, ids, idx, path, headers=headers)
+    return ParticleStack(files, ids, idx, headers, D, _first_apix(headers), source=path)
+
+
+def parse_image_names(names: pd.Series, path=None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Split ``idx@path`` names (vectorised).
+
+    Returns
+    -------
+    index
+        0-based image index per particle (a name without ``@`` means image 1).
+    codes
+        Per-particle index into ``paths``.
+    paths
+        Unique stack names as written.
+    """
+    s = names.astype(str)
+    parts = s.str.partition("@")
+    has_at = parts[1] == "@"
+    stack_names = parts[2].where(has_at, parts[0]).str.strip()
+    idx_str = parts[0].where(has_at, "1").str.strip()
+    idx = pd.to_numeric(idx_str, errors="coerce")
+    if idx.isna().any():
+        k = int(np.flatnonzero(idx.isna().to_numpy())[0])
+        raise InputError(f"bad rlnImageName {s.iloc[k]!r} on particle {k} (expected index@stack)", path)
+    codes, uniques = pd.factorize(stack_names)
+    paths = [re.sub(r":mrcs?$", "", str(u)) for u in uniques]  # RELION's "file.mrcs:mrcs" form
+    return idx.to_numpy(dtype=np.int64) - 1, codes.astype(np.int32), paths
+
+
+def _read_star(path: str, datadir) -> ParticleStack:
+    particles, optics = star_io.read_star(path)
+    if "rlnImageName" not in particles.columns:
+        raise InputError("missing required column rlnImageName", path)
+    idx, codes, names = parse_image_names(particles["rlnImageName"], path)
+    base = datadir if datadir is not None else Path(path).parent
+    files = [resolve_stack(n, base, path) for n in names]
+    headers, D = _from_locations(files, codes, idx, path, names)
+    apix = _first_apix(headers)
+    star_px = star_io.star_apix(particles, optics, path)
+    if apix is None and star_px is not None and len(star_px):
+        apix = float(star_px[0])
+    stack = ParticleStack(
+        files, codes, idx, headers, D, apix, metadata=particles, optics=optics, source=path
+    )
+    if star_io.has_columns(particles, optics, star_io.POSE_COLUMNS):
+        stack.poses = star_io.star_poses(particles, optics, path, D=D, apix=apix)
+    if star_io.has_columns(particles, optics, star_io.CTF_REQUIRED):
+        stack.ctf = star_io.star_ctf(particles, optics, path, D=D, apix=apix)
+    return stack
+
+
+def _read_cs(path: str, datadir) -> ParticleStack:
+    records = cs_io.read_cs(path)
+    codes, names = cs_io.blob_paths(records, path)
+    idx = records["blob/idx"].astype(np.int64)
+    base = datadir if datadir is not None else Path(path).parent
+    files = [resolve_stack(n, base, path) for n in names]
+    headers, D = _from_locations(files, codes, idx, path, names)
+    apix = _first_apix(headers)
+    if apix is None and "blob/psize_A" in records.dtype.names and len(records):
+        apix = float(records["blob/psize_A"][0])
+    stack = ParticleStack(files, codes, idx, headers, D, apix, cs_records=records, source=path)
+    if cs_io.has_fields(records, cs_io.POSE_FIELDS):
+        stack.poses = cs_io.cs_poses(records, path, D=D)
+    if cs_io.has_fields(records, cs_io.CTF_FIELDS):
+        stack.ctf = cs_io.cs_ctf(records, path, D=D, apix=apix)
+    return stack
+
+
+def read_particles(path: str | os.PathLike, datadir: str | os.PathLike | None = None) -> ParticleStack:
+    """Open particle images lazily.
+
+    Parameters
+    ----------
+    path
+        ``.mrcs``/``.mrc`` (one stack), ``.txt`` (stack paths, one a line),
+        ``.star`` (RELION) or ``.cs`` (cryoSPARC).
+    datadir
+        Folder against which relative stack paths in a ``.star``/``.cs`` are
+        resolved (default: the metadata file's folder).
+
+    Returns
+    -------
+    ParticleStack
+        With ``poses``/``ctf`` filled when the ``.star``/``.cs`` has them.
+    """
+    path = os.fspath(path)
+    ext = os.path.splitext(path)[1].lower()
+    known = {".mrcs", ".mrc", ".txt", ".star", ".cs"}
+    if ext not in known:
+        raise InputError(
+            f"unknown particle file extension {ext!r}; expected .mrcs, .mrc, .txt, .star or .cs", path
+        )
+    if not os.path.isfile(path):
+        raise InputError("no such file", path)
+    if datadir is not None and not os.path.isdir(datadir):
+        raise InputError("--datadir is not a folder", datadir)
+    if ext in (".mrcs", ".mrc"):
+        return _read_mrcs(path)
+    if ext == ".txt":
+        return _read_txt(path)
+    if ext == ".star":
+        return _read_star(path, datadir)
+    return _read_cs(path, datadir)

@@ -1,0 +1,231 @@
+"""RELION ``.star`` files (3.0 single table, 3.1+ optics + particles)."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import starfile
+
+from ..errors import InputError
+
+POSE_COLUMNS = ("rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi")
+CTF_REQUIRED = (
+    "rlnDefocusU",
+    "rlnDefocusV",
+    "rlnDefocusAngle",
+    "rlnVoltage",
+    "rlnSphericalAberration",
+    "rlnAmplitudeContrast",
+)
+# Per-optics-group columns: moved into data_optics when writing RELION 3.1.
+OPTICS_COLUMNS = (
+    "rlnImagePixelSize",
+    "rlnImageSize",
+    "rlnVoltage",
+    "rlnSphericalAberration",
+    "rlnAmplitudeContrast",
+    "rlnImageDimensionality",
+)
+
+
+def read_star(path: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Read a particle ``.star`` file.
+
+    Returns
+    -------
+    particles
+        The particle table (one row per particle), columns without ``_``.
+    optics
+        The ``data_optics`` table for RELION 3.1+, else None.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise InputError("no such file", path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            blocks = starfile.read(path, always_dict=True)
+        except Exception as exc:  # starfile/pandas raise many types on garbage
+            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InputError(f"cannot parse STAR file ({msg})", path) from None
+    tables = {k: v for k, v in blocks.items() if isinstance(v, pd.DataFrame)}
+    optics = tables.get("optics")
+    particles = tables.get("particles")
+    if particles is None:
+        named = [v for k, v in tables.items() if k != "optics" and "rlnImageName" in v.columns]
+        others = [v for k, v in tables.items() if k != "optics"]
+        if named:
+            particles = named[0]
+        elif len(others) == 1:
+            particles = others[0]
+    if particles is None:
+        raise InputError("no particle table found (not a RELION particle STAR file?)", path)
+    particles = particles.reset_index(drop=True)
+    if optics is not None:
+        optics = optics.reset_index(drop=True)
+    return particles, optics
+
+
+def star_column(
+    particles: pd.DataFrame, optics: pd.DataFrame | None, name: str, path=None
+) -> np.ndarray | None:
+    """Per-particle values of column ``name``, joined from the optics table if needed.
+
+    Returns None when neither table has the column.
+    """
+    if name in particles.columns:
+        return particles[name].to_numpy()
+    if optics is None or name not in optics.columns:
+        return None
+    if len(optics) == 1:
+        return np.full(len(particles), optics[name].iloc[0])
+    if "rlnOpticsGroup" not in particles.columns or "rlnOpticsGroup" not in optics.columns:
+        raise InputError(
+            "several optics groups but no rlnOpticsGroup column to join them", path
+        )
+    table = pd.Series(optics[name].to_numpy(), index=optics["rlnOpticsGroup"].to_numpy())
+    values = particles["rlnOpticsGroup"].map(table)
+    if values.isna().any():
+        bad = particles["rlnOpticsGroup"][values.isna()].iloc[0]
+        raise InputError(f"particle names optics group {bad}, which data_optics lacks", path)
+    return values.to_numpy()
+
+
+def star_apix(particles: pd.DataFrame, optics: pd.DataFrame | None, path=None) -> np.ndarray | None:
+    """Per-particle pixel size (rlnImagePixelSize, else rlnDetectorPixelSize/rlnMagnification)."""
+    apix = star_column(particles, optics, "rlnImagePixelSize", path)
+    if apix is not None:
+        return apix.astype(np.float64)
+    det = star_column(particles, optics, "rlnDetectorPixelSize", path)
+    mag = star_column(particles, optics, "rlnMagnification", path)
+    if det is not None and mag is not None:
+        return det.astype(np.float64) * 1e4 / mag.astype(np.float64)
+    return None
+
+
+def _per_particle(values, default, n: int, what: str, path) -> np.ndarray:
+    if values is not None:
+        return np.asarray(values, dtype=np.float64)
+    if default is None:
+        raise InputError(f"{what} is not in the file and was not given", path)
+    return np.full(n, float(default))
+
+
+def _require(particles, optics, names, what, path) -> None:
+    missing = [
+        c
+        for c in names
+        if c not in particles.columns and (optics is None or c not in optics.columns)
+    ]
+    if missing:
+        raise InputError(f"missing required column(s) {', '.join(missing)} for {what}", path)
+
+
+def has_columns(particles: pd.DataFrame, optics: pd.DataFrame | None, names) -> bool:
+    """Whether every column of ``names`` is in the particle or optics table."""
+    cols = set(particles.columns) | (set(optics.columns) if optics is not None else set())
+    return all(c in cols for c in names)
+
+
+def star_poses(
+    particles: pd.DataFrame,
+    optics: pd.DataFrame | None,
+    path=None,
+    D: int | None = None,
+    apix: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Poses from RELION columns: ``(N,3,3)`` rots and ``(N,2)`` trans (fraction of box)."""
+    from .. import geometry  # lazy: geometry imports torch
+
+    _require(particles, optics, POSE_COLUMNS, "poses", path)
+    n = len(particles)
+    euler = np.stack([particles[c].to_numpy(dtype=np.float64) for c in POSE_COLUMNS], axis=1)
+    rots = geometry.euler_relion_to_matrix(euler).astype(np.float32)
+    cols = set(particles.columns)
+    if {"rlnOriginXAngst", "rlnOriginYAngst"} <= cols:
+        px = star_apix(particles, optics, path)
+        px = _per_particle(px, apix, n, "the pixel size (to convert rlnOriginXAngst)", path)
+        shift = np.stack(
+            [particles["rlnOriginXAngst"].to_numpy(np.float64), particles["rlnOriginYAngst"].to_numpy(np.float64)],
+            axis=1,
+        ) / px[:, None]
+    elif {"rlnOriginX", "rlnOriginY"} <= cols:
+        shift = np.stack(
+            [particles["rlnOriginX"].to_numpy(np.float64), particles["rlnOriginY"].to_numpy(np.float64)], axis=1
+        )
+    else:
+        shift = np.zeros((n, 2))
+    box = _per_particle(
+        star_column(particles, optics, "rlnImageSize", path), D, n, "the box size (rlnImageSize)", path
+    )
+    trans = (shift / box[:, None]).astype(np.float32)
+    return rots, trans
+
+
+def star_ctf(
+    particles: pd.DataFrame,
+    optics: pd.DataFrame | None,
+    path=None,
+    D: int | None = None,
+    apix: float | None = None,
+) -> np.ndarray:
+    """CTF parameters from RELION columns: ``(N, 9)`` float32 in cryoDRGN column order."""
+    _require(particles, optics, CTF_REQUIRED, "CTF", path)
+    n = len(particles)
+    box = _per_particle(
+        star_column(particles, optics, "rlnImageSize", path), D, n, "the box size (rlnImageSize)", path
+    )
+    px = _per_particle(star_apix(particles, optics, path), apix, n, "the pixel size", path)
+    cols = [box, px]
+    for name in CTF_REQUIRED:
+        cols.append(np.asarray(star_column(particles, optics, name, path), dtype=np.float64))
+    phase = star_column(particles, optics, "rlnPhaseShift", path)
+    cols.append(np.zeros(n) if phase is None else np.asarray(phase, dtype=np.float64))
+    return np.stack(cols, axis=1).astype(np.float32)
+
+
+def write_star_tables(
+    path: str | os.PathLike, particles: pd.DataFrame, optics: pd.DataFrame | None
+) -> None:
+    """Write the tables as a RELION 3.1 star file at ``path`` (no atomicity here)."""
+    data = {} if optics is None else {"optics": optics}
+    data["particles"] = particles
+    starfile.write(data, Path(path), float_format="%.6f")
+
+
+def build_optics(
+    particles: pd.DataFrame,
+    apix: np.ndarray,
+    D: int,
+    ctf: np.ndarray | None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Group particles into optics groups for a RELION 3.0 table or bare stack.
+
+    Returns the particle table (with ``rlnOpticsGroup``, per-group columns
+    removed) and the optics table.
+    """
+    n = len(particles)
+    values = {"rlnImagePixelSize": np.asarray(apix, np.float64), "rlnImageSize": np.full(n, int(D))}
+    for name, col in (("rlnVoltage", 5), ("rlnSphericalAberration", 6), ("rlnAmplitudeContrast", 7)):
+        if ctf is not None:
+            values[name] = ctf[:, col].astype(np.float64)
+        elif name in particles.columns:
+            values[name] = particles[name].to_numpy(np.float64)
+    keys = pd.DataFrame(values)
+    if ctf is not None:  # float32 round-off must not split groups
+        keys = keys.round(4)
+    group_keys = list(keys.columns)
+    codes, uniques = pd.MultiIndex.from_frame(keys).factorize()
+    optics = pd.DataFrame(list(uniques), columns=group_keys)
+    optics.insert(0, "rlnOpticsGroupName", [f"opticsGroup{i + 1}" for i in range(len(optics))])
+    optics.insert(0, "rlnOpticsGroup", np.arange(1, len(optics) + 1))
+    optics["rlnImageSize"] = optics["rlnImageSize"].astype(int)
+    optics["rlnImageDimensionality"] = 2
+    drop = [c for c in (*OPTICS_COLUMNS, "rlnDetectorPixelSize", "rlnMagnification") if c in particles.columns]
+    particles = particles.drop(columns=drop)
+    particles["rlnOpticsGroup"] = codes + 1
+    return particles, optics
