@@ -1,0 +1,79 @@
+"""Accuracy of a heterogeneous reconstruction against ground truth (cryoBench-style)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from scipy import stats
+
+from .fsc import fsc
+
+
+@dataclass
+class ConformationScore:
+    """FSC of the volume decoded for one ground-truth conformation bin."""
+
+    label: int
+    n_particles: int
+    auc: float
+    resolution_05: float
+
+
+def median_latents(z: np.ndarray, labels: np.ndarray) -> dict[int, np.ndarray]:
+    """The per-dimension median latent of the particles of each ground-truth label."""
+    return {int(lab): np.median(z[labels == lab], axis=0) for lab in np.unique(labels)}
+
+
+def per_conformation_fsc(
+    z: np.ndarray,
+    labels: np.ndarray,
+    gt_volumes: np.ndarray,
+    decode: Callable[[np.ndarray], np.ndarray],
+    apix: float = 1.0,
+    mask: np.ndarray | None = None,
+) -> list[ConformationScore]:
+    """Decode each bin's median latent and score it against that bin's true volume.
+
+    Parameters
+    ----------
+    z
+        ``(N, zdim)`` latent means in particle order.
+    labels
+        ``(N,)`` ground-truth volume index of each particle.
+    gt_volumes
+        ``(n_labels, D, D, D)`` true maps.
+    decode
+        Maps ``(M, zdim)`` latents to ``(M, D, D, D)`` volumes.
+    """
+    medians = median_latents(z, labels)
+    keys = sorted(medians)
+    vols = decode(np.stack([medians[k] for k in keys]))
+    scores = []
+    for k, vol in zip(keys, vols):
+        res = fsc(vol, gt_volumes[k], mask=mask, apix=apix)
+        scores.append(ConformationScore(k, int((labels == k).sum()), res.auc, res.resolution_05))
+    return scores
+
+
+def pc1_spearman(z: np.ndarray, truth: np.ndarray, subset: np.ndarray | None = None) -> float:
+    """|Spearman rank correlation| of the latent's first principal component with a true coordinate."""
+    if subset is not None:
+        z, truth = z[subset], truth[subset]
+    zc = z - z.mean(0)
+    if z.shape[1] == 1:
+        pc1 = zc[:, 0]
+    else:
+        _, _, vt = np.linalg.svd(zc, full_matrices=False)
+        pc1 = zc @ vt[0]
+    return float(abs(stats.spearmanr(pc1, truth).statistic))
+
+
+def state_separation(z: np.ndarray, state: np.ndarray, seed: int = 0) -> float:
+    """Cross-validated accuracy of a linear classifier predicting a discrete state from z."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_score
+
+    clf = LogisticRegression(max_iter=1000)
+    return float(cross_val_score(clf, z, state, cv=5).mean())

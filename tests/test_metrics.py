@@ -1,0 +1,31 @@
+"""Benchmark metrics on cases with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cryolatent import metrics
+
+
+def test_perfect_decoder_scores_one_and_wrong_decoder_less():
+    rng = np.random.default_rng(0)
+    gt = rng.normal(size=(3, 16, 16, 16))
+    labels = np.repeat([0, 1, 2], 20)
+    z = labels[:, None] + rng.normal(scale=0.01, size=(60, 1))
+    decode = lambda zz: gt[np.round(zz[:, 0]).astype(int)]  # noqa: E731
+    scores = metrics.per_conformation_fsc(z, labels, gt, decode, apix=2.0)
+    assert [s.label for s in scores] == [0, 1, 2] and all(s.n_particles == 20 for s in scores)
+    assert np.allclose([s.auc for s in scores], 1)
+    wrong = lambda zz: gt[(np.round(zz[:, 0]).astype(int) + 1) % 3]  # noqa: E731
+    assert max(s.auc for s in metrics.per_conformation_fsc(z, labels, gt, wrong)) < 0.3
+
+
+def test_pc1_spearman_and_state_separation():
+    rng = np.random.default_rng(1)
+    t = rng.uniform(size=500)
+    state = rng.integers(0, 2, 500)
+    z = np.stack([3 * t, state + rng.normal(scale=0.1, size=500), rng.normal(scale=0.1, size=500)], 1)
+    assert metrics.pc1_spearman(z, t) > 0.95
+    assert metrics.pc1_spearman(rng.normal(size=(500, 3)), t) < 0.2
+    assert metrics.state_separation(z, state) > 0.95
+    assert metrics.state_separation(rng.normal(size=(500, 3)), state) < 0.65
