@@ -9,22 +9,19 @@ from pathlib import Path
 import numpy as np
 
 from . import io as clio
+from .datasets import make_simulated
 from .errors import InputError
 from .fsc import fsc, plot_fsc
 from .reconstruct import reconstruct
-from .simulate import simulate_dataset
 
 
 def run_demo(
     outdir: str | os.PathLike = "demo_output",
-    n_particles: int = 2000,
-    box: int = 64,
-    snr: float = 0.1,
-    seed: int = 0,
+    dataset: str = "default",
     force: bool = False,
     progress: bool = True,
 ) -> dict:
-    """Simulate the embedded default dataset and reconstruct its consensus map.
+    """Simulate a built-in dataset of ``data_manifest.yaml`` and reconstruct its consensus map.
 
     Writes ``outdir/data/`` (the dataset), ``outdir/consensus.mrc`` with half-maps
     and half-map FSC, and ``outdir/consensus_vs_truth.png``. Returns a summary dict.
@@ -34,7 +31,7 @@ def run_demo(
         if not force:
             raise InputError("output folder exists; pass --force to replace it", outdir)
         shutil.rmtree(outdir)
-    data = simulate_dataset(outdir / "data", n_particles=n_particles, box=box, snr=snr, seed=seed, progress=progress)
+    data = make_simulated(dataset, outdir / "data", progress=progress)
     rec = reconstruct(data / "particles.mrcs", outdir / "consensus.mrc", poses=data / "poses.pkl",
                       ctf=data / "ctf.pkl", progress=progress)
     # the consensus of a heterogeneous set, against the mean ground-truth map

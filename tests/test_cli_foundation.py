@@ -79,3 +79,11 @@ def test_simulate_cli(tmp_path):
     assert main(["simulate", "-o", str(tmp_path / "s"), "-n", "20", "-D", "16", "--no-progress"]) == 0
     assert clio.read_particles(tmp_path / "s" / "particles.mrcs").D == 16
     assert main(["simulate", "-o", str(tmp_path / "s"), "-n", "20", "-D", "16", "--no-progress"]) == 1
+
+
+def test_demo_runs_on_the_tiny_manifest_entry(tmp_path, capsys):
+    assert main(["demo", "-o", str(tmp_path / "demo"), "--dataset", "tiny", "--no-progress"]) == 0
+    assert "consensus map" in capsys.readouterr().out
+    for name in ("data/particles.mrcs", "consensus.mrc", "consensus_half_a.mrc", "consensus_vs_truth.png"):
+        assert (tmp_path / "demo" / name).exists()
+    assert main(["demo", "-o", str(tmp_path / "demo"), "--dataset", "tiny", "--no-progress"]) == 1

@@ -14,13 +14,13 @@ HELP = "simulate the embedded default dataset and process it end to end"
 
 def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--outdir", default="demo_output", help="output folder")
-    parser.add_argument("-n", "--n-particles", type=int, default=2000, help="number of particles")
+    parser.add_argument("--dataset", default="default", help="simulated entry of data_manifest.yaml (default, tiny, bench)")
     parser.add_argument("--force", action="store_true", help="replace the output folder")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def run(args: argparse.Namespace) -> int:
-    summary = run_demo(args.outdir, n_particles=args.n_particles, force=args.force, progress=not args.no_progress)
+    summary = run_demo(args.outdir, dataset=args.dataset, force=args.force, progress=not args.no_progress)
     out = summary["outdir"]
     print(f"\nDone: {summary['n_particles']} particles simulated and reconstructed.")
     print(f"  dataset:        {out}/data/ (particles.mrcs, poses.pkl, ctf.pkl, particles.star, gt_volumes/)")
