@@ -1,0 +1,52 @@
+"""Settings shared by the numbered notebooks (dataset size, working folder).
+
+Environment variables select a small/fast configuration for CI:
+``CRYOLATENT_NB_DATASET`` (a simulated entry of ``data_manifest.yaml``; default
+``default``, CI uses ``tiny``), ``CRYOLATENT_NB_WORKDIR`` (default
+``notebooks/work``) and ``CRYOLATENT_NB_EPOCHS`` (training epochs, default 20).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class NotebookSettings:
+    """Where the notebooks keep their files, and how big their job is."""
+
+    dataset: str
+    workdir: Path
+    epochs: int
+
+    @property
+    def data(self) -> Path:
+        """Folder of the simulated dataset."""
+        return self.workdir / "data"
+
+    @property
+    def run(self) -> Path:
+        """Folder of the training run."""
+        return self.workdir / "run"
+
+
+def settings() -> NotebookSettings:
+    """Read the notebook settings from the environment."""
+    default_workdir = Path(__file__).resolve().parents[1] / "notebooks" / "work"
+    return NotebookSettings(
+        dataset=os.environ.get("CRYOLATENT_NB_DATASET", "default"),
+        workdir=Path(os.environ.get("CRYOLATENT_NB_WORKDIR", default_workdir)),
+        epochs=int(os.environ.get("CRYOLATENT_NB_EPOCHS", "20")),
+    )
+
+
+def ensure_dataset(nb: NotebookSettings | None = None, force: bool = False) -> Path:
+    """Simulate the notebooks' dataset unless it is already there; return its folder."""
+    from .datasets import make_simulated
+
+    nb = nb or settings()
+    if (nb.data / "particles.mrcs").exists() and not force:
+        return nb.data
+    return make_simulated(nb.dataset, nb.data, force=True)
