@@ -39,24 +39,24 @@ def _trilinear(points: torch.Tensor, size: int):
     """Corner indices (flat) and weights for trilinear interpolation in a cube grid.
 
     ``points`` are ``(..., 3)`` fractional grid indices ordered (x, y, z) for an
-    array ``[z, y, x]`` of side ``size``. Corners outside the grid get weight 0.
+    array ``[z, y, x]`` of side ``size``. Returns ``(..., 8)`` flat indices and
+    weights; points whose cell is not inside the grid get weight 0.
     """
     base = torch.floor(points)
     frac = points - base
     base = base.long()
-    indices, weights = [], []
-    for dz in (0, 1):
-        for dy in (0, 1):
-            for dx in (0, 1):
-                offset = torch.tensor([dx, dy, dz], device=points.device)
-                corner = base + offset
-                w = torch.prod(torch.where(offset.bool(), frac, 1 - frac), dim=-1)
-                valid = ((corner >= 0) & (corner < size)).all(-1)
-                corner = corner.clamp(0, size - 1)
-                flat = (corner[..., 2] * size + corner[..., 1]) * size + corner[..., 0]
-                indices.append(flat)
-                weights.append(w * valid)
-    return torch.stack(indices, -1), torch.stack(weights, -1)
+    inside = ((base >= 0) & (base <= size - 2)).all(-1)
+    base = base.clamp(0, size - 2)
+    flat0 = (base[..., 2] * size + base[..., 1]) * size + base[..., 0]
+    step = torch.tensor([size * size, size, 1], device=points.device)
+    corners = torch.tensor([[dz, dy, dx] for dz in (0, 1) for dy in (0, 1) for dx in (0, 1)], device=points.device)
+    indices = flat0.unsqueeze(-1) + corners @ step
+    fx, fy, fz = frac.unbind(-1)
+    wx = torch.stack([1 - fx, fx], -1)
+    wy = torch.stack([1 - fy, fy], -1)
+    wz = torch.stack([1 - fz, fz], -1) * inside.unsqueeze(-1)
+    weights = (wz[..., :, None, None] * wy[..., None, :, None] * wx[..., None, None, :]).flatten(-3)
+    return indices, weights
 
 
 def _grid_points(coords: torch.Tensor, rots: torch.Tensor, size: int, oversample: float) -> torch.Tensor:
