@@ -105,7 +105,7 @@ def backproject_chunks(
     seed
         Seed of the random split into half-sets.
     """
-    coords, flat_index = image_lattice(D, radius=D / 2 - 1)
+    coords, flat_index = image_lattice(D, radius=D / 2)
     n_total = len(rots)
     half_of = np.random.default_rng(seed).permutation(n_total) % 2
     acc = [_Accumulator(D, pad), _Accumulator(D, pad)]
