@@ -1,0 +1,35 @@
+"""Analyse a trained run: latent PCA/UMAP, k-means, centre volumes, loss curve.
+
+Writes a report folder (PNG plots, .mrc volumes, README.txt, index.html) that
+opens without Jupyter; the LatentSet is saved in it for notebooks.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "analyze"
+HELP = "report on a trained run: latent embeddings, clusters and their volumes"
+
+
+def add_args(parser: argparse.ArgumentParser) -> None:
+    """Register the arguments of ``cryolatent analyze``."""
+    parser.add_argument("outdir", help="training output folder")
+    parser.add_argument("-o", "--output", default=None, help="report folder (default: OUTDIR/analyze)")
+    parser.add_argument("--k", type=int, default=20, help="number of k-means clusters (centre volumes)")
+    parser.add_argument("--no-umap", action="store_true", help="skip the UMAP")
+    parser.add_argument("--n-fit", type=int, default=20000, help="UMAP is fitted on this many particles")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--downsample", type=int, default=None, help="volume box size (even, <= training box)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing report")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the report."""
+    from ..report import analyze
+
+    report = analyze(args.outdir, args.output, k=args.k, force=args.force, umap=not args.no_umap,
+                     n_fit=args.n_fit, seed=args.seed, downsample=args.downsample, device=args.device)
+    print(f"wrote the report to {report} (open {report / 'index.html'})")
+    return 0

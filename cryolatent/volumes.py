@@ -1,0 +1,267 @@
+"""Volumes of latent points: decoding (with a small cache), series and isosurfaces.
+
+A *decoder* is any callable ``(M, zdim) -> (M, D, D, D)``; :func:`run_decoder`
+builds one from a training run, and tests pass analytic ones.
+
+>>> dec = run_decoder("runs/001")                        # doctest: +SKIP
+>>> series = at_centers(ls, dec)                         # k-means centre volumes
+>>> series.to_mrc("kmeans20/")                           # vol_000.mrc ... z_values.txt
+>>> verts, faces = series.isosurface(0)
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Sequence
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .latent import LatentSet
+
+
+class Decoder:
+    """A volume generator with an LRU cache keyed by rounded latent coordinates.
+
+    Parameters
+    ----------
+    fn
+        ``(M, zdim) -> (M, D, D, D)``.
+    apix
+        Voxel size of the volumes (Angstrom).
+    cache_size
+        Volumes kept (least recently used dropped first; 0 disables).
+    decimals
+        Latent coordinates are rounded to this many decimals for the cache key.
+    """
+
+    def __init__(self, fn: Callable[[np.ndarray], np.ndarray], apix: float = 1.0,
+                 cache_size: int = 32, decimals: int = 4):
+        self.fn = fn
+        self.apix = float(apix)
+        self.cache_size = int(cache_size)
+        self.decimals = int(decimals)
+        self._cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
+
+    def _key(self, zi: np.ndarray) -> tuple:
+        return tuple(np.round(zi.astype(np.float64), self.decimals).tolist())
+
+    def __call__(self, z) -> np.ndarray:
+        z = np.atleast_2d(np.asarray(z, dtype=np.float32))
+        keys = [self._key(zi) for zi in z]
+        missing = [i for i, k in enumerate(keys) if k not in self._cache]
+        new = {}
+        if missing:
+            uniq = list(dict.fromkeys(keys[i] for i in missing))
+            rows = [keys.index(k) for k in uniq]
+            vols = np.asarray(self.fn(z[rows]), dtype=np.float32)
+            if vols.ndim != 4 or len(vols) != len(rows):
+                raise ValueError(f"decoder returned shape {vols.shape} for {len(rows)} latent points")
+            new = dict(zip(uniq, vols))
+        out = np.stack([self._cache[k] if k in self._cache else new[k] for k in keys])
+        for k in keys:
+            if k in self._cache:
+                self._cache.move_to_end(k)
+        for k, v in new.items():
+            if self.cache_size > 0:
+                self._cache[k] = v
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return out
+
+    def clear(self) -> None:
+        """Empty the cache."""
+        self._cache.clear()
+
+
+def run_decoder(outdir: str | os.PathLike, *, downsample: int | None = None, flip: bool = False,
+                epoch: int | None = None, device=None, apix: float | None = None,
+                cache_size: int = 32) -> Decoder:
+    """A :class:`Decoder` for a training run (model loaded once).
+
+    ``apix`` defaults to the particles' pixel size (1 when unknown), scaled
+    for ``downsample``.
+    """
+    from .train.evaluate import eval_volumes, load_model
+
+    model, ckpt = load_model(outdir, epoch, device)
+    norm = float(ckpt["norm"])
+    D = int(ckpt["D"])
+    if apix is None:
+        apix = _run_apix(outdir) * D / (downsample or D)
+
+    def fn(z: np.ndarray) -> np.ndarray:
+        return eval_volumes(outdir, z, downsample=downsample, flip=flip, model=model, norm=norm)
+
+    return Decoder(fn, apix=apix, cache_size=cache_size)
+
+
+def _run_apix(outdir) -> float:
+    try:
+        from .io import read_particles
+        from .latent import _resolve, _run_data
+
+        data = _run_data(Path(outdir))
+        stack = read_particles(_resolve(Path(outdir), data["particles"]),
+                               datadir=_resolve(Path(outdir), data.get("datadir")))
+        return float(stack.apix or 1.0)
+    except Exception:  # noqa: BLE001 - moved particles: fall back to 1 A
+        return 1.0
+
+
+def _as_decoder(decode) -> Decoder:
+    return decode if isinstance(decode, Decoder) else Decoder(decode, cache_size=0)
+
+
+@dataclass
+class VolumeSeries:
+    """Volumes of a sequence of latent points (centres, a traversal, a path).
+
+    Attributes
+    ----------
+    vols
+        ``(M, D, D, D)`` float32 volumes ``[z, y, x]``.
+    z
+        ``(M, zdim)`` latent points.
+    apix
+        Voxel size (Angstrom).
+    name
+        Label (folder names, plot titles).
+    particles
+        ``(M,)`` particle positions the points belong to, when they do.
+    """
+
+    vols: np.ndarray
+    z: np.ndarray
+    apix: float = 1.0
+    name: str = "volumes"
+    particles: np.ndarray | None = field(default=None)
+
+    def __len__(self) -> int:
+        return len(self.vols)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.vols[i]
+
+    def to_mrc(self, folder: str | os.PathLike, *, prefix: str = "vol", force: bool = False) -> list[Path]:
+        """Write ``folder/vol_000.mrc ...`` and ``folder/z_values.txt`` (one row per volume).
+
+        Nothing is written if any file exists and not ``force``.
+        """
+        from .io import write_volume
+        from .outputs import atomic_path, check_writable
+
+        folder = Path(folder)
+        names = [folder / f"{prefix}_{i:03d}.mrc" for i in range(len(self))]
+        ztxt = folder / "z_values.txt"
+        for p in names + [ztxt]:
+            check_writable(p, force)
+        for p, vol in zip(names, self.vols):
+            write_volume(p, vol, apix=self.apix, force=force)
+        with atomic_path(ztxt, force) as tmp:
+            np.savetxt(tmp, np.atleast_2d(self.z), fmt="%.6g")
+        return names + [ztxt]
+
+    write_mrcs_series = to_mrc
+
+    def isosurface(self, i: int = 0, threshold: float | None = None, *, step: int = 1):
+        """Marching-cubes mesh of volume ``i``.
+
+        Parameters
+        ----------
+        i
+            Volume index.
+        threshold
+            Contour level (default: the 99th percentile, so 1% of the voxels
+            are inside, ChimeraX's initial level).
+        step
+            Marching-cubes step size (larger: coarser, faster).
+
+        Returns
+        -------
+        verts, faces
+            ``(V, 3)`` vertex ``(x, y, z)`` in Angstrom (voxel * apix, origin at
+            voxel 0) and ``(F, 3)`` triangles.
+        """
+        return isosurface(self.vols[i], threshold, apix=self.apix, step=step)
+
+    def central_slices(self, axis: int = 0) -> np.ndarray:
+        """``(M, D, D)`` central slices (``axis`` 0: the ``z = D // 2`` plane), e.g. for a movie."""
+        D = self.vols.shape[1]
+        return np.take(self.vols, D // 2, axis=axis + 1)
+
+    def slider(self, threshold: float | None = None, step: int = 2):
+        """A plotly figure with a slider over the volumes' isosurfaces."""
+        return slider_figure(self, threshold, step=step)
+
+
+def isosurface(vol: np.ndarray, threshold: float | None = None, *, apix: float = 1.0, step: int = 1):
+    """Marching-cubes mesh of a volume (see :meth:`VolumeSeries.isosurface`)."""
+    from skimage.measure import marching_cubes
+
+    vol = np.asarray(vol, dtype=np.float32)
+    level = float(np.percentile(vol, 99)) if threshold is None else float(threshold)
+    if not vol.min() < level < vol.max():
+        raise ValueError(f"threshold {level:.4g} is outside the volume's range [{vol.min():.4g}, {vol.max():.4g}]")
+    verts, faces, _, _ = marching_cubes(vol, level, spacing=(apix, apix, apix), step_size=step)
+    return verts[:, ::-1].copy(), faces
+
+
+def slider_figure(series: VolumeSeries, threshold: float | None = None, *, step: int = 2):
+    """Plotly figure: one isosurface mesh per volume, a slider to move between them."""
+    import plotly.graph_objects as go
+
+    meshes = []
+    for i in range(len(series)):
+        v, f = series.isosurface(i, threshold, step=step)
+        meshes.append(go.Mesh3d(x=v[:, 0], y=v[:, 1], z=v[:, 2], i=f[:, 0], j=f[:, 1], k=f[:, 2],
+                                color="lightsteelblue", flatshading=False))
+    frames = [go.Frame(data=[m], name=str(i)) for i, m in enumerate(meshes)]
+    steps = [{"args": [[str(i)], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate"}],
+              "label": str(i), "method": "animate"} for i in range(len(meshes))]
+    fig = go.Figure(data=[meshes[0]], frames=frames)
+    fig.update_layout(title=series.name, sliders=[{"steps": steps, "currentvalue": {"prefix": "volume "}}],
+                      scene={"aspectmode": "data"}, margin={"l": 0, "r": 0, "t": 40, "b": 0})
+    return fig
+
+
+# ---- decoding at points of a LatentSet -----------------------------------
+
+
+def decode(decoder, z, *, name: str = "volumes", particles=None) -> VolumeSeries:
+    """Volumes at any latent points ``z`` (``(M, zdim)`` or ``(zdim,)``)."""
+    dec = _as_decoder(decoder)
+    z = np.atleast_2d(np.asarray(z, dtype=np.float32))
+    return VolumeSeries(dec(z), z, dec.apix, name, None if particles is None else np.asarray(particles))
+
+
+def at_particles(ls: "LatentSet", decoder, indices: Sequence[int], *, name: str = "particles") -> VolumeSeries:
+    """Volumes at the latent means of particles ``indices`` (positions)."""
+    idx = np.asarray(indices, dtype=np.int64)
+    return decode(decoder, ls.z[idx], name=name, particles=idx)
+
+
+def at_centers(ls: "LatentSet", decoder, key: str = "kmeans") -> VolumeSeries:
+    """Volumes at the centre particles of a clustering (needs ``kmeans(ls)`` or ``gmm(ls)``)."""
+    from .analysis import centers
+
+    idx, _ = centers(ls, key)
+    return at_particles(ls, decoder, idx, name=f"{key}{len(idx)}")
+
+
+def along_pc(ls: "LatentSet", decoder, pc: int = 1, *, n: int = 10, lo: float = 5.0,
+             hi: float = 95.0) -> VolumeSeries:
+    """Volumes along principal component ``pc`` (1-based) at percentile stops (needs ``pca(ls)``)."""
+    from .analysis import pc_traversal
+
+    return decode(decoder, pc_traversal(ls, pc, n, lo=lo, hi=hi), name=f"pc{pc}")
+
+
+def along_path(ls: "LatentSet", decoder, anchors: Sequence[int], *, k: int = 10) -> VolumeSeries:
+    """Volumes along the kNN-graph shortest path between particles ``anchors``."""
+    from .analysis import graph_path
+
+    return at_particles(ls, decoder, graph_path(ls, anchors, k), name="path")

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cryolatent import analysis as tl
+from cryolatent.errors import InputError
+from cryolatent.io import load_index, read_particles, write_index_pkl
+from cryolatent.latent import LatentSet
+from cryolatent.selection import Selection, in_polygon
+
+from test_latent import make_run
+
+
+def _ls(n=30, offset=0):
+    z = np.column_stack([np.arange(n) % 6, np.arange(n) // 6]).astype(np.float32)
+    obs = pd.DataFrame({"orig_index": np.arange(n) + offset, "defocus_A": 1000.0 * np.arange(n)})
+    return LatentSet(z, obs)
+
+
+def test_algebra_and_de_morgan():
+    ls = _ls()
+    rng = np.random.default_rng(0)
+    a = Selection.from_indices(ls, rng.random(30) < 0.4, "a")
+    b = Selection.from_indices(ls, rng.random(30) < 0.5, "b")
+    assert ~(a | b) == (~a & ~b)
+    assert ~(a & b) == (~a | ~b)
+    assert (a - b) == (a & ~b)
+    assert len(a | ~a) == 30 and len(a & ~a) == 0 and ~~a == a
+    assert a.union(b) == (a | b) and a.intersection(b) == (a & b) and a.difference(b) == (a - b)
+    with pytest.raises(ValueError, match="different datasets"):
+        a | Selection.from_indices(_ls(31), [0], "c")
+
+
+def test_polygon_cluster_and_range_selections():
+    xy = np.array([[0.5, 0.5], [2, 2], [-1, 0], [0.9, 0.1]])
+    assert in_polygon(xy, [[0, 0], [1, 0], [1, 1], [0, 1]]).tolist() == [True, False, False, True]
+    ls = _ls()
+    tl.pca(ls)
+    ls.emb["grid"] = ls.z.copy()
+    sel = Selection.from_polygon(ls, [[-0.5, -0.5], [2.5, -0.5], [2.5, 1.5], [-0.5, 1.5]], basis="grid")
+    assert sel.indices.tolist() == [0, 1, 2, 6, 7, 8]
+    with pytest.raises(ValueError, match=r"run umap\(ls\) first"):
+        Selection.from_polygon(ls, [[0, 0], [1, 0], [1, 1]])
+    ls.obs["kmeans"] = np.arange(30) % 3
+    assert Selection.from_clusters(ls, [1, 2]).indices.tolist() == [i for i in range(30) if i % 3]
+    assert Selection.from_range(ls, "defocus_A", 5000, 7000).indices.tolist() == [5, 6, 7]
+    sel.to_obs(ls)
+    assert ls.obs["polygon"].sum() == 6
+
+
+def test_save_load_and_refuse_other_dataset(tmp_path):
+    ls = _ls()
+    sel = Selection.from_indices(ls, [3, 1, 4, 1, 5], "pick")
+    sel.save(tmp_path / "pick.json")
+    back = Selection.load(tmp_path / "pick.json", ls)
+    assert back == sel and back.name == "pick" and back.indices.tolist() == [1, 3, 4, 5]
+    with pytest.raises(InputError, match="another dataset"):
+        Selection.load(tmp_path / "pick.json", _ls(offset=100))
+    with pytest.raises(InputError, match="exists"):
+        sel.save(tmp_path / "pick.json")
+
+
+def test_export_round_trip(tmp_path):
+    ind = np.arange(40)[5:35]
+    out = make_run(tmp_path, ind=ind)
+    ls = LatentSet.from_run(out)
+    sel = Selection.from_indices(ls, np.arange(0, 30, 4), "every4")
+    exp = tmp_path / "exp"
+    files = sel.write_index(ls, exp / "sel.pkl")
+    assert [f.name for f in files] == ["sel.pkl", "sel_inverse.pkl"]
+    assert np.array_equal(load_index(exp / "sel.pkl"), ind[sel.indices])
+    assert np.array_equal(load_index(exp / "sel_inverse.pkl"), ind[(~sel).indices])
+    sel.write_star(ls, exp / "sel.star")
+    star = read_particles(exp / "sel.star")
+    assert len(star) == len(sel)
+    assert np.allclose(star.images(np.arange(len(sel))), ls.open_stack().images(sel.indices))
+    sel.write_mrcs(ls, exp / "sel.mrcs")
+    assert len(read_particles(exp / "sel.mrcs")) == len(sel)
+    sel.write_cs(ls, exp / "sel.cs")
+    assert len(read_particles(exp / "sel.cs")) == len(sel)
+    # reopened from the index file, and after a restart (saved LatentSet and selection)
+    assert Selection.from_index_file(exp / "sel.pkl", ls) == sel
+    ls.save(tmp_path / "ls")
+    sel.save(tmp_path / "sel.json")
+    ls2 = LatentSet.load(tmp_path / "ls")
+    sel2 = Selection.load(tmp_path / "sel.json", ls2)
+    sel2.write_star(ls2, exp / "again.star")
+    assert len(read_particles(exp / "again.star")) == len(sel)
+
+
+def test_export_refusals(tmp_path):
+    ls = _ls()
+    empty = Selection.from_indices(ls, [], "none")
+    with pytest.raises(InputError, match="empty"):
+        empty.write_index(ls, tmp_path / "e.pkl")
+    with pytest.raises(InputError, match="empty"):
+        empty.write_star(ls, tmp_path / "e.star")
+    assert not list(tmp_path.iterdir())
+    write_index_pkl(tmp_path / "other.pkl", [2, 50])
+    with pytest.raises(InputError, match="other.pkl.*50.*another dataset"):
+        Selection.from_index_file(tmp_path / "other.pkl", ls)
+    with pytest.raises(InputError, match="no particle stack"):
+        Selection.from_indices(ls, [1], "x").write_star(ls, tmp_path / "x.star")
+    assert not list(tmp_path.glob("*.star"))
