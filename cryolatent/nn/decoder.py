@@ -1,0 +1,234 @@
+"""The coordinate decoder ``V(k, z)`` and rendering of predicted Hartley images.
+
+The network outputs two channels ``(a, b)`` read as the Fourier value
+``F(k) = a + i b``.  It is only ever evaluated on one half-space of frequencies
+(``k`` with ``kz > 0``, ties broken on ``ky`` then ``kx``); elsewhere
+``F(k) = conj(F(-k))``, so the volume it describes is real.  The Hartley value is
+``H(k) = a - b`` and that of the mirrored point ``H(-k) = a + b``, so one
+evaluation gives two lattice pixels: a slice costs half its pixels.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..ctf import ctf_from_params
+from ..fourier import iht_center
+from ..lattice import Lattice
+from .encodings import Encoding
+from .mlp import MLP
+
+
+def canonicalize(coords: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Map each ``k`` to the evaluated half-space; return ``(coords', flipped)``.
+
+    ``flipped`` is True where ``k`` was replaced by ``-k`` (``kz < 0``, or
+    ``kz == 0`` and ``ky < 0``, or ``kz == ky == 0`` and ``kx < 0``).
+    """
+    x, y, z = coords.unbind(-1)
+    flip = (z < 0) | ((z == 0) & ((y < 0) | ((y == 0) & (x < 0))))
+    return torch.where(flip[..., None], -coords, coords), flip
+
+
+def mirror_join(h_pos: torch.Tensor, h_neg: torch.Tensor, n_total: int) -> torch.Tensor:
+    """Assemble a centrosymmetric pixel list from its first half.
+
+    Parameters
+    ----------
+    h_pos
+        ``(..., h)`` values at the first ``h = (n_total + 1) // 2`` pixels.
+    h_neg
+        ``(..., h)`` values at their mirrors (pixel ``p`` -> ``n_total - 1 - p``).
+    n_total
+        Pixels in all; when odd, pixel ``h - 1`` is the origin (its own mirror).
+    """
+    h = h_pos.shape[-1]
+    tail = h_neg[..., : n_total - h].flip(-1)
+    return torch.cat([h_pos, tail], -1)
+
+
+def rotate(coords: torch.Tensor, rots: torch.Tensor) -> torch.Tensor:
+    """``(M, 3) @ (B, 3, 3) -> (B, M, 3)`` in float32 even under autocast."""
+    dtype = torch.promote_types(coords.dtype, rots.dtype)
+    dtype = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+    with torch.autocast(coords.device.type, enabled=False):
+        return coords.to(dtype) @ rots.to(dtype)
+
+
+class CoordinateDecoder(nn.Module):
+    """``V(k, z)``: an MLP of the positionally encoded frequency and the latent ``z``.
+
+    Parameters
+    ----------
+    encoding
+        Positional encoding of the 3-D coordinates (:mod:`cryolatent.nn.encodings`).
+    hidden, layers
+        Width and number of hidden-to-hidden layers of the MLP.
+    zdim
+        Latent dimension; 0 makes a homogeneous network.
+    residual
+        Residual hidden layers.
+
+    The latent enters the first layer as a per-particle shift
+    (``W [pe(k), z] = W_k pe(k) + W_z z``), which costs nothing per pixel.
+    """
+
+    def __init__(self, encoding: Encoding, hidden: int, layers: int, zdim: int = 0, residual: bool = True):
+        super().__init__()
+        self.encoding = encoding
+        self.zdim = int(zdim)
+        self.mlp = MLP(encoding.out_dim, hidden, layers, 2, residual=residual)
+        self.z_in = nn.Linear(self.zdim, hidden, bias=False) if self.zdim else None
+
+    def _shift(self, z: torch.Tensor | None, coords_ndim: int) -> torch.Tensor | None:
+        if self.z_in is None:
+            return None
+        if z is None:
+            raise ValueError("this decoder needs a latent z")
+        s = self.z_in(z)  # (B, hidden)
+        return s.reshape(s.shape[0], *([1] * (coords_ndim - 2 if coords_ndim > 2 else 1)), s.shape[-1])
+
+    def ft(self, coords: torch.Tensor, z: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fourier value ``F(k) = a + i b`` at ``coords``.
+
+        Parameters
+        ----------
+        coords
+            ``(B, M, 3)`` per-particle or ``(M, 3)`` shared coordinates.
+        z
+            ``(B, zdim)`` latents (``None`` for a homogeneous decoder).
+
+        Returns
+        -------
+        ``a, b``: ``(B, M)`` float32 (``(M,)`` for shared coordinates without ``z``).
+        """
+        c, flip = canonicalize(coords)
+        out = self.mlp(self.encoding(c), self._shift(z, coords.ndim))
+        if out.dtype in (torch.float16, torch.bfloat16):
+            out = out.float()
+        a, b = out[..., 0], out[..., 1]
+        return a, torch.where(flip, -b, b)
+
+    def hartley(self, coords: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+        """Hartley value ``H(k) = Re F - Im F`` at every coordinate (full evaluation)."""
+        a, b = self.ft(coords, z)
+        return a - b
+
+    def hartley_symmetric(self, half_coords: torch.Tensor, z: torch.Tensor | None, n_total: int) -> torch.Tensor:
+        """Hartley values of a centrosymmetric pixel list from its first half.
+
+        ``half_coords`` holds the first ``(n_total + 1) // 2`` coordinates; the rest
+        are their mirrors in reverse order.  Equal to :meth:`hartley` on the full list.
+        """
+        a, b = self.ft(half_coords, z)
+        return mirror_join(a - b, a + b, n_total)
+
+    def eval_volume(self, z: torch.Tensor | None, D: int, norm: float = 1.0, **kwargs) -> torch.Tensor:
+        """Real-space volume; see :func:`eval_volume`."""
+        return eval_volume(self, z, D, norm, **kwargs)
+
+
+def volume_lattice(D: int, extent: float = 0.5) -> torch.Tensor:
+    """``((D+1)**3, 3)`` coordinates ``(x, y, z)`` on ``[-extent, extent]``, flattened in array order ``[z, y, x]``."""
+    ax = torch.linspace(-extent, extent, D + 1, dtype=torch.float64)
+    zz, yy, xx = torch.meshgrid(ax, ax, ax, indexing="ij")
+    return torch.stack([xx, yy, zz], -1).reshape(-1, 3)
+
+
+@torch.no_grad()
+def eval_volume(
+    decoder: CoordinateDecoder,
+    z: torch.Tensor | None,
+    D: int,
+    norm: float = 1.0,
+    out_box: int | None = None,
+    radius: float = 0.5,
+    chunk: int = 1 << 15,
+) -> torch.Tensor:
+    """Evaluate the decoder on the 3-D lattice and return a real-space volume.
+
+    Parameters
+    ----------
+    decoder
+        Anything with the :meth:`CoordinateDecoder.ft` method.
+    z
+        ``(zdim,)`` or ``(1, zdim)`` latent, or ``None``.
+    D
+        Training box size.
+    norm
+        The data standard deviation the training images were divided by.
+    out_box
+        Output box (even, ``<= D``): the Fourier lattice is cropped to
+        ``out_box + 1`` points per axis, i.e. the volume is downsampled.
+    radius
+        Frequencies with ``|k| > radius`` (cycles per pixel of the training box) are set to 0.
+    chunk
+        Coordinates per decoder call.
+
+    Returns
+    -------
+    ``(n, n, n)`` float32 tensor ``vol[z, y, x]`` (``n = out_box or D``), in the
+    orientation and scale of a back-projection of the (sign-inverted) particles.
+    """
+    n = int(out_box or D)
+    if n % 2 or n > D:
+        raise ValueError(f"out_box must be even and <= {D}, got {n}")
+    device = next(decoder.parameters(), torch.empty(0)).device
+    if z is not None:
+        z = torch.as_tensor(z, dtype=torch.float32, device=device).reshape(1, -1)
+    coords = volume_lattice(n, 0.5 * n / D)
+    n_total = coords.shape[0]
+    half = coords[: (n_total + 1) // 2]
+    keep = (half**2).sum(-1) <= radius**2 + 1e-12
+    idx = torch.nonzero(keep).squeeze(1)
+    sel = half[idx].float().to(device)
+    a_parts, b_parts = [], []
+    for start in range(0, sel.shape[0], chunk):
+        a, b = decoder.ft(sel[start : start + chunk], z)
+        a_parts.append(a.reshape(-1).double().cpu())
+        b_parts.append(b.reshape(-1).double().cpu())
+    a = torch.cat(a_parts) if a_parts else torch.zeros(0, dtype=torch.float64)
+    b = torch.cat(b_parts) if b_parts else torch.zeros(0, dtype=torch.float64)
+    h_pos = torch.zeros(half.shape[0], dtype=torch.float64)
+    h_neg = torch.zeros(half.shape[0], dtype=torch.float64)
+    h_pos[idx] = a - b
+    h_neg[idx] = a + b
+    vol = mirror_join(h_pos, h_neg, n_total).reshape(n + 1, n + 1, n + 1)
+    vol = vol[:-1, :-1, :-1] * (norm * (n / D) ** 3)
+    return iht_center(vol, ndim=3).float()
+
+
+def render(
+    decoder: CoordinateDecoder,
+    lattice: Lattice,
+    rots: torch.Tensor,
+    z: torch.Tensor | None = None,
+    ctf_params: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Predicted Hartley images on the masked lattice pixels.
+
+    Parameters
+    ----------
+    decoder
+        The volume model.
+    lattice
+        Training lattice (on the decoder's device).
+    rots
+        ``(B, 3, 3)`` poses (``k3 = k2 @ R``).
+    z
+        ``(B, zdim)`` latents or ``None``.
+    ctf_params
+        ``(B, 9)`` CTF rows whose apix column is the pixel size of the *training*
+        images (see :func:`cryolatent.train.data.effective_ctf`), or ``None``.
+
+    Returns
+    -------
+    ``(B, M)`` float32 predicted pixels (``ctf * slice``), in the order of ``lattice.index``.
+    """
+    half = rotate(lattice.masked_coords[: lattice.n_half], rots)
+    pred = decoder.hartley_symmetric(half, z, lattice.n_masked)
+    if ctf_params is not None:
+        with torch.autocast(pred.device.type, enabled=False):
+            pred = pred * ctf_from_params(lattice.masked_freqs, ctf_params.float())
+    return pred

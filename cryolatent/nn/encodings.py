@@ -1,0 +1,146 @@
+"""Positional encodings of 3-D lattice coordinates for the coordinate decoder.
+
+Coordinates live on ``[-0.5, 0.5]^3`` (one lattice pixel is ``1/D``).  Every
+encoding maps ``(..., 3)`` to ``(..., out_dim)`` values in ``[-1, 1]``.
+
+Families (angular frequencies ``w``, in radians per coordinate unit, so that a
+feature is ``sin(w x)`` / ``cos(w x)`` for each axis ``x``):
+
+``geom_lowf`` (default)
+    ``pe_dim`` frequencies spaced geometrically from ``D/2`` down to 1:
+    wavelengths from ``4 pi`` lattice pixels up to ``2 pi`` box lengths, i.e.
+    the features resolve structure down to a few pixels and never alias.
+``geom_ft``
+    Geometric from ``D pi`` (a 2-pixel wavelength, Nyquist) down to ``2 pi``
+    (one box length).
+``geom_full``
+    Geometric from ``D pi`` down to 1.
+``geom_nohighf``
+    Geometric from ``D/2`` down to ``2 pi``.
+``linear_lowf``
+    ``pe_dim`` frequencies spaced linearly from 1 to ``D/2``.
+``gaussian``
+    Random Fourier features: ``3 * pe_dim`` directions ``b ~ N(0, sigma^2 I)``
+    scaled by ``D/2``, features ``sin(b.k), cos(b.k)`` (seeded, stored as a buffer).
+``none``
+    The raw coordinates.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+PE_TYPES = ("geom_lowf", "geom_ft", "geom_full", "geom_nohighf", "linear_lowf", "gaussian", "none")
+
+
+class Encoding(nn.Module):
+    """Base class: ``forward(coords (..., 3)) -> (..., out_dim)``."""
+
+    out_dim: int
+
+
+class IdentityEncoding(Encoding):
+    """The raw coordinates (``pe_type="none"``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.out_dim = 3
+
+    def forward(self, coords: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return coords
+
+
+class AxisEncoding(Encoding):
+    """``sin``/``cos`` of each coordinate axis at fixed angular frequencies.
+
+    Parameters
+    ----------
+    freqs
+        ``(F,)`` angular frequencies (radians per coordinate unit).
+    """
+
+    def __init__(self, freqs: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("freqs", freqs.float().reshape(-1), persistent=False)
+        self.out_dim = 6 * self.freqs.numel()
+
+    def forward(self, coords: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        k = (coords[..., :, None] * self.freqs).flatten(-2)  # (..., 3F)
+        return torch.cat([torch.sin(k), torch.cos(k)], -1)
+
+
+class GaussianEncoding(Encoding):
+    """Random Fourier features ``sin(B k), cos(B k)`` with ``B`` drawn once (seeded).
+
+    Parameters
+    ----------
+    n_features
+        Number of random directions (output is twice that).
+    scale
+        Standard deviation of the entries of ``B`` (radians per coordinate unit).
+    seed
+        Seed of the draw; ``B`` is a persistent buffer, so checkpoints keep it.
+    """
+
+    def __init__(self, n_features: int, scale: float, seed: int = 0) -> None:
+        super().__init__()
+        gen = torch.Generator().manual_seed(seed)
+        self.register_buffer("B", torch.randn(n_features, 3, generator=gen) * scale)
+        self.out_dim = 2 * n_features
+
+    def forward(self, coords: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        # elementwise, not a matmul, so that autocast never rounds the phases to 16 bits
+        k = (coords[..., None, :] * self.B).sum(-1)
+        return torch.cat([torch.sin(k), torch.cos(k)], -1)
+
+
+def geometric(start: float, stop: float, n: int) -> torch.Tensor:
+    """``n`` values spaced geometrically from ``start`` to ``stop`` (inclusive)."""
+    if n == 1:
+        return torch.tensor([float(start)], dtype=torch.float64)
+    t = torch.arange(n, dtype=torch.float64) / (n - 1)
+    return start * (stop / start) ** t
+
+
+def make_encoding(
+    pe_type: str, D: int, pe_dim: int | None = None, sigma: float = 0.5, seed: int = 0
+) -> Encoding:
+    """Build the positional encoding named ``pe_type`` for box size ``D``.
+
+    Parameters
+    ----------
+    pe_type
+        One of :data:`PE_TYPES`.
+    D
+        Box size of the training images.
+    pe_dim
+        Frequencies per axis (default ``D // 2``).
+    sigma
+        Relative scale of the ``gaussian`` features (multiplied by ``D/2``).
+    seed
+        Seed of the ``gaussian`` features.
+    """
+    n = int(pe_dim) if pe_dim else D // 2
+    if n < 1:
+        raise ValueError(f"pe_dim must be >= 1, got {n}")
+    half = D / 2
+    if pe_type == "none":
+        return IdentityEncoding()
+    if pe_type == "gaussian":
+        return GaussianEncoding(3 * n, sigma * half, seed)
+    if pe_type == "geom_lowf":
+        freqs = geometric(half, 1.0, n)
+    elif pe_type == "geom_ft":
+        freqs = geometric(D * math.pi, 2 * math.pi, n)
+    elif pe_type == "geom_full":
+        freqs = geometric(D * math.pi, 1.0, n)
+    elif pe_type == "geom_nohighf":
+        freqs = geometric(half, 2 * math.pi, n)
+    elif pe_type == "linear_lowf":
+        freqs = torch.linspace(1.0, half, n, dtype=torch.float64)
+    else:
+        raise ValueError(f"unknown positional encoding {pe_type!r}; choose from {', '.join(PE_TYPES)}")
+    return AxisEncoding(freqs)

@@ -1,0 +1,44 @@
+"""Fully connected networks with ReLU activations."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class MLP(nn.Module):
+    """``in -> hidden`` (ReLU), ``layers`` x ``hidden -> hidden`` (ReLU), ``hidden -> out``.
+
+    Parameters
+    ----------
+    in_dim, hidden, out_dim
+        Widths of the input, hidden and output layers.
+    layers
+        Number of hidden-to-hidden layers (so ``layers + 2`` linear maps in all).
+    residual
+        Add each hidden layer's input to its output before the ReLU
+        (``h <- relu(W h + b + h)``).
+    """
+
+    def __init__(self, in_dim: int, hidden: int, layers: int, out_dim: int, residual: bool = True):
+        super().__init__()
+        self.inp = nn.Linear(in_dim, hidden)
+        self.hidden = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(layers))
+        self.out = nn.Linear(hidden, out_dim)
+        self.residual = residual
+
+    def forward(self, x: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
+        """Evaluate; ``shift`` (broadcastable to the first hidden layer) is added before its ReLU."""
+        h = self.inp(x)
+        if shift is not None:
+            h = h + shift
+        h = F.relu(h)
+        for lin in self.hidden:
+            h = F.relu(lin(h) + h) if self.residual else F.relu(lin(h))
+        return self.out(h)
+
+
+def ResidualMLP(in_dim: int, hidden: int, layers: int, out_dim: int) -> MLP:
+    """An :class:`MLP` with residual hidden layers."""
+    return MLP(in_dim, hidden, layers, out_dim, residual=True)

@@ -1,0 +1,101 @@
+"""The heterogeneous VAE: encoder q(z|X), coordinate decoder V(k, z), renderer."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..lattice import Lattice
+from .decoder import CoordinateDecoder, render
+from .encoder import Encoder
+
+
+class HetVAE(nn.Module):
+    """Encoder + decoder; ``forward`` renders the predicted images of a batch.
+
+    Parameters
+    ----------
+    encoder
+        Posterior network, or ``None`` for a homogeneous model (``decoder.zdim == 0``).
+    decoder
+        Coordinate decoder.
+    lattice
+        Training lattice; kept as a sub-module so ``.to(device)`` moves it (its
+        buffers are not saved in the ``state_dict``).
+    """
+
+    def __init__(self, encoder: Encoder | None, decoder: CoordinateDecoder, lattice: Lattice):
+        super().__init__()
+        if (encoder is None) != (decoder.zdim == 0):
+            raise ValueError("a homogeneous decoder (zdim=0) goes without an encoder and vice versa")
+        if encoder is not None and encoder.zdim != decoder.zdim:
+            raise ValueError(f"encoder zdim {encoder.zdim} != decoder zdim {decoder.zdim}")
+        self.encoder = encoder
+        self.decoder = decoder
+        self.lattice = lattice
+
+    @property
+    def zdim(self) -> int:
+        """Latent dimension (0 for a homogeneous model)."""
+        return self.decoder.zdim
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, in_dim)`` encoder input -> ``mu, logvar`` (float32)."""
+        mu, logvar = self.encoder(x)
+        return mu.float(), logvar.float()
+
+    @staticmethod
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """Sample ``z = mu + exp(logvar / 2) * eps`` (the torch global RNG draws ``eps``)."""
+        return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+
+    def decode(self, rots: torch.Tensor, z: torch.Tensor | None, ctf_params: torch.Tensor | None = None) -> torch.Tensor:
+        """Render ``(B, M)`` predicted masked Hartley pixels (see :func:`~cryolatent.nn.decoder.render`)."""
+        return render(self.decoder, self.lattice, rots, z, ctf_params)
+
+    def forward(
+        self,
+        x: torch.Tensor | None,
+        rots: torch.Tensor,
+        ctf_params: torch.Tensor | None = None,
+        sample: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Encode, sample ``z`` (or take ``mu`` when ``sample=False``) and render.
+
+        Returns
+        -------
+        ``pred (B, M), mu, logvar`` (``mu``/``logvar`` are ``None`` for a homogeneous model).
+        """
+        if self.encoder is None:
+            return self.decode(rots, None, ctf_params), None, None
+        mu, logvar = self.encode(x)
+        z = self.reparameterize(mu, logvar) if sample else mu
+        return self.decode(rots, z, ctf_params), mu, logvar
+
+
+def build_model(
+    D: int,
+    zdim: int,
+    *,
+    enc_dim: int,
+    enc_layers: int,
+    dec_dim: int,
+    dec_layers: int,
+    pe_type: str,
+    pe_dim: int | None,
+    enc_in_dim: int | None = None,
+    residual: bool = True,
+    include_dc: bool = True,
+) -> HetVAE:
+    """Assemble lattice, encoder and decoder for box ``D``.
+
+    ``enc_in_dim`` defaults to the number of masked lattice pixels (Hartley input).
+    """
+    from .encodings import make_encoding
+
+    lattice = Lattice(D, include_dc=include_dc)
+    decoder = CoordinateDecoder(make_encoding(pe_type, D, pe_dim), dec_dim, dec_layers, zdim, residual)
+    encoder = None
+    if zdim:
+        encoder = Encoder(enc_in_dim or lattice.n_masked, enc_dim, enc_layers, zdim, residual)
+    return HetVAE(encoder, decoder, lattice)
