@@ -1,0 +1,194 @@
+"""Using a trained run: load its model, embed particles, generate volumes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from .checkpoint import find_checkpoint, load_checkpoint
+from .config import TrainConfig
+from .data import EpochBatchSampler, ParticleData, check_stack, make_loader, model_inputs
+
+
+def _device(device: str | torch.device | None) -> torch.device:
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def load_model(outdir: str | os.PathLike, epoch: int | None = None, device=None):
+    """Load a run's model from ``weights.pt`` (or ``weights.<epoch>.pt``).
+
+    Returns
+    -------
+    ``(model, checkpoint)``: the :class:`~cryolatent.nn.vae.HetVAE` in eval mode on
+    ``device`` and the checkpoint dict (``norm``, ``D``, ``config``, ``epoch``...).
+    """
+    from .loop import build_from_config
+
+    path = find_checkpoint(outdir, epoch)
+    ckpt = load_checkpoint(path)
+    config = TrainConfig.from_yaml(ckpt["config"])
+    model = build_from_config(config, int(ckpt["D"]))
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as exc:
+        raise InputError(f"checkpoint does not match its configuration ({str(exc).splitlines()[0]})", path) from None
+    model.to(_device(device)).eval()
+    return model, ckpt
+
+
+@torch.no_grad()
+def encode_stack(model, data: ParticleData, config: TrainConfig, device: torch.device,
+                 batch_size: int = 256, num_workers: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior means and log-variances of every particle of ``data``, in order."""
+    sampler = EpochBatchSampler(len(data), batch_size, shuffle=False)
+    loader = make_loader(data, sampler, num_workers)
+    mus, logvars = [], []
+    model.eval()
+    for batch in loader:
+        batch = {k: v.to(device) for k, v in batch.items()}
+        x, _ = model_inputs(model.lattice, batch["images"], batch.get("trans_px"), config.model.enc_input)
+        mu, logvar = model.encode(x)
+        mus.append(mu.cpu())
+        logvars.append(logvar.cpu())
+    return torch.cat(mus).numpy().astype(np.float32), torch.cat(logvars).numpy().astype(np.float32)
+
+
+def embed(
+    outdir: str | os.PathLike,
+    particles=None,
+    poses=None,
+    ctf=None,
+    ind=None,
+    datadir=None,
+    epoch: int | None = None,
+    batch_size: int = 256,
+    device=None,
+    return_logvar: bool = False,
+):
+    """Latent means of particles under a trained encoder.
+
+    Parameters
+    ----------
+    outdir
+        Training output folder.
+    particles
+        Particle file, or an opened stack (default: the training particles).
+    poses
+        Pose file (translations centre the images); default: the run's poses
+        when ``particles`` is the training set.
+    ind, datadir
+        As for training.
+    epoch
+        Checkpoint epoch (default: the latest).
+
+    Returns
+    -------
+    ``(N, zdim)`` float32 means (and ``(N, zdim)`` log-variances if ``return_logvar``).
+    """
+    from .loop import make_preprocessor
+
+    model, ckpt = load_model(outdir, epoch, device)
+    config = TrainConfig.from_yaml(ckpt["config"])
+    if not model.zdim:
+        raise InputError("the run is homogeneous (zdim = 0): there is nothing to embed", outdir)
+    d = config.data
+    if particles is None or (isinstance(particles, (str, os.PathLike)) and Path(particles) == Path(d.particles)):
+        particles = particles or d.particles
+        poses = d.poses if poses is None else poses
+        ind = d.ind if ind is None else ind
+        datadir = d.datadir if datadir is None else datadir
+    if isinstance(particles, (str, os.PathLike)):
+        from ..io import load_dataset
+
+        stack = load_dataset(particles, poses=poses, ctf=ctf, ind=ind, datadir=datadir)
+    else:
+        stack = particles
+    check_stack(stack)
+    if stack.D != int(ckpt["D"]):
+        raise InputError(f"the particles are {stack.D} pixels but the model was trained on {ckpt['D']}")
+    pre = make_preprocessor(config, stack.D, float(ckpt["norm"]))
+    dev = next(model.parameters()).device
+    mu, logvar = encode_stack(model, ParticleData(stack, pre), config, dev, batch_size)
+    return (mu, logvar) if return_logvar else mu
+
+
+def eval_volumes(
+    outdir: str | os.PathLike,
+    z,
+    downsample: int | None = None,
+    flip: bool = False,
+    epoch: int | None = None,
+    device=None,
+    model=None,
+    norm: float | None = None,
+) -> np.ndarray:
+    """Volumes of latent points.
+
+    Parameters
+    ----------
+    outdir
+        Training output folder.
+    z
+        ``(M, zdim)`` latent points (``(zdim,)`` for one); ignored, or ``(M, 0)``,
+        for a homogeneous run.
+    downsample
+        Output box (even, at most the training box): crops the Fourier lattice.
+    flip
+        Mirror the volumes along z (the handedness flip).
+    epoch
+        Checkpoint epoch (default: the latest).
+    model, norm
+        A model already loaded (skips reading the checkpoint) and its data std.
+
+    Returns
+    -------
+    ``(M, n, n, n)`` float32 volumes ``[z, y, x]``.
+    """
+    if model is None:
+        model, ckpt = load_model(outdir, epoch, device)
+        norm = float(ckpt["norm"])
+    D = model.lattice.D
+    n = downsample or D
+    if n % 2 or n > D or n < 2:
+        raise InputError(f"--downsample must be an even box size <= {D}, got {n}")
+    if model.zdim:
+        z = np.atleast_2d(np.asarray(z, dtype=np.float32))
+        if z.shape[1] != model.zdim:
+            raise InputError(f"z has {z.shape[1]} dimensions but the model has zdim = {model.zdim}")
+        zs = list(z)
+    else:
+        zs = [None] * (1 if z is None else max(1, len(np.atleast_2d(z))))
+    out = np.empty((len(zs), n, n, n), dtype=np.float32)
+    for i, zi in enumerate(zs):
+        zt = None if zi is None else torch.from_numpy(np.asarray(zi))
+        vol = model.decoder.eval_volume(zt, D, float(norm), out_box=n).numpy()
+        out[i] = vol[::-1] if flip else vol
+    return out
+
+
+def read_z(path: str | os.PathLike) -> np.ndarray:
+    """Latent points from ``.npy``, ``.txt`` (whitespace-separated rows) or a cryoDRGN ``.pkl``."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("no such file", path)
+    try:
+        if path.suffix == ".npy":
+            z = np.load(path)
+        elif path.suffix == ".pkl":
+            from ..io import load_pkl
+
+            z = np.asarray(load_pkl(path))
+        else:
+            z = np.loadtxt(path, ndmin=2)
+    except (ValueError, OSError) as exc:
+        raise InputError(f"cannot read latent points ({exc})", path) from None
+    z = np.atleast_2d(np.asarray(z, dtype=np.float32))
+    if z.ndim != 2 or not np.all(np.isfinite(z)):
+        raise InputError(f"expected a finite (M, zdim) array, got shape {z.shape}", path)
+    return z

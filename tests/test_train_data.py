@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from cryolatent.errors import InputError
+from cryolatent.lattice import Lattice
+from cryolatent.train.config import TrainConfig
+from cryolatent.train.data import (
+    ArrayStack,
+    EpochBatchSampler,
+    ParticleData,
+    Preprocessor,
+    effective_ctf,
+    make_loader,
+    model_inputs,
+    window_mask,
+)
+
+from _nn_helpers import make_blob_dataset
+
+
+def test_config_yaml_round_trip(tmp_path):
+    cfg = TrainConfig()
+    cfg.data.particles = "p.mrcs"
+    cfg.model.zdim = 4
+    cfg.optim.lr = 3e-4
+    path = tmp_path / "c.yaml"
+    cfg.to_yaml(path)
+    back = TrainConfig.from_yaml(path)
+    assert back == cfg
+    assert TrainConfig.from_yaml(cfg.to_yaml()) == cfg
+    assert back.beta == pytest.approx(0.25)
+
+
+def test_config_rejects_unknown_and_bad_values():
+    with pytest.raises(InputError, match="unknown model setting"):
+        TrainConfig.from_dict({"model": {"zdimm": 3}})
+    cfg = TrainConfig()
+    cfg.data.particles = "x"
+    cfg.model.pe_type = "nope"
+    with pytest.raises(InputError, match="pe_type"):
+        cfg.validate()
+
+
+def test_window_and_preprocessing():
+    w = window_mask(32)
+    assert w[16, 16] == 1 and w[0, 0] == 0 and float(w.max()) == 1.0
+    pre = Preprocessor(16, invert=True, window=False)
+    img = np.random.default_rng(0).normal(size=(3, 16, 16)).astype(np.float32)
+    h = pre(img)
+    assert h.shape == (3, 17, 17)
+    assert torch.allclose(h[:, 0], h[:, -1]) and torch.allclose(h[:, :, 0], h[:, :, -1])
+    plain = Preprocessor(16, invert=False, window=False)
+    assert torch.allclose(h, -plain(img))
+    std = pre.fit_std(img)
+    assert pre(img).std().item() == pytest.approx(1.0, rel=1e-3) and std > 0
+
+
+def test_effective_ctf_for_downsampled_images():
+    ctf = np.array([[64, 1.5, 1e4, 1e4, 0, 300, 2.7, 0.1, 0]], np.float32)
+    eff = effective_ctf(ctf, 32)
+    assert eff[0, 0] == 32 and eff[0, 1] == pytest.approx(3.0)
+    assert np.array_equal(effective_ctf(eff, 32), eff)
+
+
+def test_sampler_is_reproducible_and_complete():
+    s = EpochBatchSampler(50, 8, seed=3)
+    s.set_epoch(1)
+    a = list(s)
+    b = list(s)
+    s.set_epoch(2)
+    c = list(s)
+    assert a == b and a != c
+    assert len(a) == len(s) == 7
+    assert sorted(i for batch in a for i in batch) == list(range(50))
+    assert all(batch == sorted(batch) for batch in a)
+
+
+def test_sampler_blocks():
+    s = EpochBatchSampler(100, 10, seed=0, block=10)
+    flat = sorted(i for batch in s for i in batch)
+    assert flat == list(range(100))
+
+
+def test_sampler_splits_ranks_evenly():
+    n, B, world = 45, 4, 2
+    parts = [list(EpochBatchSampler(n, B, seed=1, rank=r, world_size=world)) for r in range(world)]
+    assert len(parts[0]) == len(parts[1]) == 6
+    seen = {i for part in parts for batch in part for i in batch}
+    assert seen == set(range(n))
+
+
+def test_dataset_batches_and_workers():
+    images, rots, trans, ctf, _ = make_blob_dataset(20, 16)
+    stack = ArrayStack(images, (rots, trans), ctf)
+    data = ParticleData(stack, Preprocessor(16))
+    sampler = EpochBatchSampler(20, 6, seed=0)
+    batches = list(make_loader(data, sampler))
+    assert batches[0]["images"].shape == (6, 17, 17)
+    assert batches[0]["rots"].shape == (6, 3, 3) and batches[0]["ctf"].shape == (6, 9)
+    assert torch.allclose(batches[0]["trans_px"], torch.from_numpy(trans[batches[0]["index"].numpy()] * 16))
+    with_workers = list(make_loader(data, sampler, num_workers=1, prefetch_factor=2))
+    assert all(torch.equal(a["images"], b["images"]) for a, b in zip(batches, with_workers))
+
+
+def test_model_inputs_centre_the_images():
+    lat = Lattice(16)
+    images = torch.randn(2, 17, 17)
+    t = torch.tensor([[1.0, -2.0], [0.5, 0.0]])
+    x, target = model_inputs(lat, images, t, "hartley")
+    assert torch.equal(x, target) and x.shape == (2, lat.n_masked)
+    assert torch.allclose(target, lat.translate(lat.select(images), t))
+    xr, target_r = model_inputs(lat, images, t, "real")
+    assert xr.shape == (2, 256) and torch.allclose(target_r, target, atol=1e-5)
