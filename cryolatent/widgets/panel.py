@@ -1,0 +1,187 @@
+"""LatentPanel: scatter + volume + selection/filter/export controls over one PanelState.
+
+Every control only reads or writes ``panel.state``; nothing here holds state of
+its own, so ``panel.state`` is what tests and notebooks script.
+"""
+
+from __future__ import annotations
+
+import html
+
+from ipywidgets import (
+    HTML,
+    Button,
+    Checkbox,
+    Dropdown,
+    FloatRangeSlider,
+    HBox,
+    Layout,
+    SelectMultiple,
+    Text,
+    ToggleButtons,
+    VBox,
+)
+
+from .scatter import DRAGMODES, ScatterView
+from .state import COMBINE_OPS, EXPORT_KINDS, PanelState
+from .volume_view import VolumeView
+
+_INITIAL = {"description_width": "initial"}
+_COLOURS = {"info": "#2b5a8a", "warning": "#9a6700", "error": "#b3261e"}
+
+
+def _w(px: int) -> Layout:
+    return Layout(width=f"{px}px")
+
+
+class LatentPanel(VBox):
+    """The exploration panel. ``LatentPanel(state)``; ``panel.state`` holds everything.
+
+    ``log_path`` is passed to the ScatterView (one JSON line per gesture received).
+    """
+
+    def __init__(self, state: PanelState, *, log_path=None, width: int = 560, height: int = 460):
+        self.state = state
+        s = state
+        self.scatter = ScatterView(s, log_path=log_path, width=width, height=height)
+        self.volume = VolumeView(s, width=height - 40, height=height - 40)
+
+        # --- view controls
+        self.embedding = Dropdown(options=list(s.embeddings), value=s.embedding, description="embedding", layout=_w(190), style=_INITIAL)
+        self.x_dim = Dropdown(description="x", layout=_w(80), style=_INITIAL)
+        self.y_dim = Dropdown(description="y", layout=_w(80), style=_INITIAL)
+        self.colour = Dropdown(options=s.colour_options, value=s.colour_by, description="colour", layout=_w(200), style=_INITIAL)
+        self.dragmode = ToggleButtons(options=list(DRAGMODES), value=self.scatter.dragmode, style={"button_width": "62px"})
+        self._sync_dims()
+        self.embedding.observe(lambda c: c["new"] != s.embedding and s.set_axes(c["new"], 0, 1), names="value")
+        self.x_dim.observe(lambda c: c["new"] not in (None, s.x_dim) and setattr(s, "x_dim", c["new"]), names="value")
+        self.y_dim.observe(lambda c: c["new"] not in (None, s.y_dim) and setattr(s, "y_dim", c["new"]), names="value")
+        self.colour.observe(lambda c: setattr(s, "colour_by", c["new"]), names="value")
+        self.dragmode.observe(lambda c: setattr(self.scatter, "dragmode", c["new"]), names="value")
+        self.scatter.observe(lambda c: setattr(self.dragmode, "value", c["new"]), names="dragmode")
+        s.observe(lambda _: self._sync_dims(), names=["embedding", "x_dim", "y_dim"])
+
+        # --- selection tools
+        cats = sorted(set(s.labels[s.label_key].tolist())) if s.label_key else []
+        self.clusters = SelectMultiple(options=cats, rows=3, description=s.label_key or "labels", layout=_w(190))
+        b_clusters = self._button("select", lambda: s.select_clusters(self.clusters.value), "select these clusters")
+        b_invert = self._button("invert", s.invert, "invert the selection")
+        b_clear = self._button("clear", s.clear_selection, "nothing selected: keep all")
+        self.sel_name = Text(placeholder="name", layout=_w(110))
+        b_save = self._button("save as", lambda: s.save_selection(self.sel_name.value.strip()), "store the kept particles")
+        self.named = Dropdown(options=[], layout=_w(120))
+        b_use = self._button("use", lambda: self.named.value and s.use_selection(self.named.value), "make it current")
+        self.comb_a = Dropdown(options=[], layout=_w(100))
+        self.comb_op = Dropdown(options=list(COMBINE_OPS), value="union", layout=_w(110))
+        self.comb_b = Dropdown(options=[], layout=_w(100))
+        b_comb = self._button("combine", self._combine, "A op B -> current selection")
+        s.observe(lambda _: self._sync_named(), names="selections")
+
+        # --- filters
+        self.cov = Dropdown(options=list(s.covariates), description="filter", layout=_w(210))
+        self.cov_range = FloatRangeSlider(description="", continuous_update=False, readout_format=".4g", layout=_w(300))
+        b_filter = self._button("apply", self._apply_filter, "keep particles within this range")
+        b_unfilter = self._button("clear filters", s.clear_filter, "remove all filters")
+        self.cov.observe(lambda _: self._sync_cov_range(), names="value")
+        self._sync_cov_range()
+
+        # --- export and persistence
+        self.export_path = Text(value="selected.pkl", description="export", layout=_w(330))
+        self.export_path.add_class("cl-export-path")
+        self.export_kind = Dropdown(options=list(EXPORT_KINDS), value="ind", layout=_w(70))
+        self.overwrite = Checkbox(value=False, description="overwrite", indent=False, layout=_w(90))
+        b_export = self._button(
+            "export", lambda: s.export(self.export_path.value, self.export_kind.value, force=self.overwrite.value),
+            "write the kept particles",
+        )
+        b_export.add_class("cl-export")
+        self.sel_path = Text(value="selections.npz", description="selections", layout=_w(260))
+        b_store = self._button("save", lambda: s.save_selections(self.sel_path.value), "save selections to disk")
+        b_load = self._button("load", lambda: s.load_selections(self.sel_path.value), "load selections from disk")
+
+        # --- status
+        self.status = HTML()
+        self.status.add_class("cl-message")
+        s.observe(lambda _: self._sync_status(), names=["message", "n_kept"])
+        self._sync_status()
+        self._sync_named()
+
+        rows = [
+            HBox([self.embedding, self.x_dim, self.y_dim, self.colour, self.dragmode]),
+            HBox([self.scatter, self.volume]),
+            HBox([self.clusters, VBox([b_clusters, b_invert, b_clear]),
+                  VBox([HBox([self.sel_name, b_save]), HBox([self.named, b_use]),
+                        HBox([self.comb_a, self.comb_op, self.comb_b, b_comb])])]),
+            HBox([self.cov, self.cov_range, b_filter, b_unfilter]),
+            HBox([self.export_path, self.export_kind, self.overwrite, b_export, self.sel_path, b_store, b_load]),
+            self.status,
+        ]
+        super().__init__(rows)
+        self.add_class("cryolatent-panel")
+
+    @classmethod
+    def from_latentset(cls, ls, decode=None, **kwargs) -> LatentPanel:
+        """``LatentPanel.from_latentset(ls, volumes.Decoder(...))``; see PanelState.from_latentset."""
+        state_kw = {k: kwargs.pop(k) for k in ("exporter", "apix", "cache_size") if k in kwargs}
+        return cls(PanelState.from_latentset(ls, decode, **state_kw), **kwargs)
+
+    # ------------------------------------------------------------ helpers
+    def _button(self, label: str, action, tooltip: str = "") -> Button:
+        b = Button(description=label, tooltip=tooltip, layout=Layout(width="auto"))
+        b.on_click(lambda _: self._run(action))
+        return b
+
+    def _run(self, action) -> None:
+        try:
+            action()
+        except Exception as exc:  # bad input from a control: show it, don't raise into the void
+            self.state.error(f"{type(exc).__name__}: {exc}")
+
+    def _combine(self) -> None:
+        if not (self.comb_a.value and self.comb_b.value):
+            self.state.warn("choose two saved selections to combine")
+            return
+        self.state.combine(self.comb_a.value, self.comb_b.value, self.comb_op.value)
+
+    def _apply_filter(self) -> None:
+        if self.cov.value:
+            self.state.set_filter(self.cov.value, *self.cov_range.value)
+
+    def _sync_dims(self) -> None:
+        s = self.state
+        k = s.embeddings[s.embedding].shape[1]
+        for dd, val in ((self.x_dim, s.x_dim), (self.y_dim, s.y_dim)):
+            if list(dd.options) != list(range(k)):
+                dd.options = list(range(k))
+            dd.value = val
+        if self.embedding.value != s.embedding:
+            self.embedding.value = s.embedding
+
+    def _sync_cov_range(self) -> None:
+        key = self.cov.value
+        if not key:
+            self.cov_range.disabled = True
+            return
+        v = self.state.covariates[key]
+        lo, hi = float(v.min()), float(v.max())
+        if hi <= lo:
+            hi = lo + 1.0
+        with self.cov_range.hold_trait_notifications():
+            self.cov_range.max = max(hi, self.cov_range.min)
+            self.cov_range.min = lo
+            self.cov_range.max = hi
+            self.cov_range.step = (hi - lo) / 200
+            self.cov_range.value = self.state.filters.get(key, (lo, hi))
+
+    def _sync_named(self) -> None:
+        names = list(self.state.selections)
+        for dd in (self.named, self.comb_a, self.comb_b):
+            dd.options = names
+
+    def _sync_status(self) -> None:
+        s = self.state
+        colour = _COLOURS.get(s.message_level, "#333")
+        self.status.value = (
+            f"<span class='cl-kept'><b>{s.n_kept:,}</b> of {s.n:,} kept</span> &nbsp; "
+            f"<span style='color:{colour}' class='cl-text'>{html.escape(s.message)}</span>"
+        )

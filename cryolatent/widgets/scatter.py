@@ -1,0 +1,187 @@
+"""ScatterView: a thin anywidget around plotly.js ``scattergl`` showing a PanelState.
+
+Why not ``go.FigureWidget``: every browser event there shares one synced
+attribute, and the widgets front end merges queued state changes while the
+kernel is busy, so quick successive box selections get lost. Here each gesture
+is its own custom message (indices in a binary Int32 buffer), handled in order
+and acknowledged by ``seq``; state flows back through binary traits.
+
+plotly.js is the copy bundled with the plotly Python package, sent to the page
+once on request, so the widget works offline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from functools import lru_cache
+from pathlib import Path
+
+import anywidget
+import numpy as np
+from traitlets import Bool, Bytes, Float, Int, List, Unicode
+
+from .state import NONE, PanelState
+
+_JS = Path(__file__).with_name("scatter.js")
+DRAGMODES = ("zoom", "pan", "select", "lasso")
+
+
+@lru_cache(maxsize=1)
+def plotly_js() -> bytes:
+    """The plotly.js bundle shipped in the plotly Python package."""
+    import plotly
+
+    path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    return path.read_bytes()
+
+
+def _f32(a) -> bytes:
+    return np.ascontiguousarray(a, dtype=np.float32).tobytes()
+
+
+def _i32(a) -> bytes:
+    return np.ascontiguousarray(a, dtype=np.int32).tobytes()
+
+
+class PlotlyWidget(anywidget.AnyWidget):
+    """Base for the plotly anywidgets: serves plotly.js to the front end on request."""
+
+    _esm = _JS
+    _view = Unicode("scatter").tag(sync=True)
+    width = Int(560).tag(sync=True)
+    height = Int(480).tag(sync=True)
+    title = Unicode("").tag(sync=True)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.on_msg(self._dispatch)
+
+    def _dispatch(self, _widget, content, buffers) -> None:
+        if isinstance(content, dict) and content.get("type") == "need_plotly":
+            self.send({"type": "plotly_js"}, buffers=[plotly_js()])
+        else:
+            self._on_custom(content, buffers)
+
+    def _on_custom(self, content, buffers) -> None:  # pragma: no cover - overridden
+        pass
+
+
+class ScatterView(PlotlyWidget):
+    """Scatter of ``state.xy`` coloured by ``state.colour_by``; gestures update ``state``.
+
+    Parameters
+    ----------
+    state
+        The PanelState shown and updated.
+    log_path
+        If given, every gesture received is appended as one JSON line
+        (``seq``, ``kind``, ``n``, ``indices``, ``n_kept``): a kernel-side record
+        for tests and debugging.
+    """
+
+    x = Bytes(b"").tag(sync=True)  # float32
+    y = Bytes(b"").tag(sync=True)  # float32
+    color = Bytes(b"").tag(sync=True)  # float32 values / category codes
+    color_kind = Unicode("none").tag(sync=True)  # none | categorical | continuous
+    color_title = Unicode("").tag(sync=True)
+    categories = List().tag(sync=True)
+    selected = Bytes(b"").tag(sync=True)  # int32 positions
+    has_selection = Bool(False).tag(sync=True)
+    point = Int(-1).tag(sync=True)
+    dragmode = Unicode("lasso").tag(sync=True)
+    marker_size = Float(3.0).tag(sync=True)
+    x_label = Unicode("").tag(sync=True)
+    y_label = Unicode("").tag(sync=True)
+    uirevision = Unicode("").tag(sync=True)
+    n_received = Int(0).tag(sync=True)  # gestures applied, shown nowhere but handy
+
+    def __init__(self, state: PanelState, *, log_path: str | os.PathLike | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.state = state
+        self.log_path = os.fspath(log_path) if log_path else None
+        self._push_xy()
+        self._push_colour()
+        self._push_selection()
+        state.observe(lambda _: self._push_xy(), names=["embedding", "x_dim", "y_dim"])
+        state.observe(lambda _: self._push_colour(), names=["colour_by"])
+        state.observe(lambda _: self._push_selection(), names=["selection", "filters"])
+        state.observe(lambda c: setattr(self, "point", c["new"]), names=["current_point"])
+
+    # ------------------------------------------------------------ state -> view
+    @property
+    def selectedpoints(self) -> np.ndarray | None:
+        """Highlighted positions as the front end sees them (None: no selection)."""
+        return np.frombuffer(self.selected, dtype=np.int32) if self.has_selection else None
+
+    def _push_xy(self) -> None:
+        s = self.state
+        xy = s.xy
+        with self.hold_sync():
+            self.x, self.y = _f32(xy[:, 0]), _f32(xy[:, 1])
+            self.x_label = f"{s.embedding}[{s.x_dim}]"
+            self.y_label = f"{s.embedding}[{s.y_dim}]"
+            self.uirevision = f"{s.embedding}:{s.x_dim}:{s.y_dim}"
+            self.title = f"{s.n:,} particles"
+
+    def _push_colour(self) -> None:
+        values, categorical, cats = self.state.colour_values()
+        with self.hold_sync():
+            if values is None:
+                self.color, self.color_kind, self.categories = b"", NONE, []
+            else:
+                self.color = _f32(values)
+                self.categories = [str(c) for c in cats]
+                self.color_kind = "categorical" if categorical else "continuous"
+            self.color_title = "" if values is None else self.state.colour_by
+
+    def _push_selection(self) -> None:
+        hl = self.state.highlighted
+        with self.hold_sync():
+            self.selected = b"" if hl is None else _i32(hl)
+            self.has_selection = hl is not None
+
+    # ------------------------------------------------------------ view -> state
+    def _on_custom(self, content, buffers) -> None:
+        if not isinstance(content, dict) or content.get("type") != "select":
+            return
+        kind = content.get("kind")
+        seq = content.get("seq")
+        idx = np.frombuffer(buffers[0], dtype=np.int32) if buffers else np.zeros(0, np.int32)
+        error = ""
+        try:
+            if kind in ("box", "lasso"):
+                self.state.select_indices(idx, kind=kind)
+            elif kind == "click":
+                if idx.size:
+                    self.state.set_point(int(idx[0]))
+            elif kind == "deselect":
+                self.state.clear_selection()
+            else:
+                raise ValueError(f"unknown gesture {kind!r}")
+        except Exception as exc:  # report in the panel and to the page; keep acking
+            error = f"{type(exc).__name__}: {exc}"
+            self.state.error(f"gesture {kind} failed: {error}")
+        self.n_received += 1
+        self._log(content, idx, error)
+        self.send({"type": "ack", "seq": seq, "view": content.get("view"), "n": int(idx.size), "error": error})
+
+    def _log(self, content: dict, idx: np.ndarray, error: str) -> None:
+        if not self.log_path:
+            return
+        rec = {
+            "seq": content.get("seq"),
+            "view": content.get("view"),
+            "kind": content.get("kind"),
+            "n": int(idx.size),
+            "n_header": content.get("n"),
+            "indices": idx.tolist(),
+            "n_kept": self.state.n_kept,
+            "range": content.get("range"),
+            "lasso": content.get("lasso"),
+            "error": error,
+            "time": time.time(),
+        }
+        with open(self.log_path, "a") as f:
+            f.write(json.dumps(rec) + "\n")

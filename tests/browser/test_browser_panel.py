@@ -1,0 +1,232 @@
+"""The latent panel in a real browser: JupyterLab + headless Chromium (Playwright).
+
+Opens tests/browser/widget_demo.ipynb, runs all cells, clicks a point (a Mesh3d
+appears), makes 10 quick box/lasso selections and checks that every one reached
+the kernel, in order, with the right points (the widget logs each gesture to a
+JSON-lines file), then exports the last selection and checks the index file.
+Also saves docs/images/explore_panel.png when missing or CRYOLATENT_SCREENSHOT=1.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import time
+
+import numpy as np
+import pytest
+from _browser_lab import jupyter_lab, read_jsonl
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+
+N_GESTURES = 10
+SCATTER = ".cryolatent-scatter"
+
+PLOT_BOX = """() => {
+  const gd = document.querySelector('.cryolatent-scatter .cl-plot');
+  const fl = gd._fullLayout, r = gd.getBoundingClientRect();
+  return {left: r.left + fl._size.l, top: r.top + fl._size.t, w: fl._size.w, h: fl._size.h,
+          xr: fl.xaxis.range, yr: fl.yaxis.range};
+}"""
+SET_DRAGMODE = """(mode) => {
+  const gd = document.querySelector('.cryolatent-scatter .cl-plot');
+  return window.Plotly.relayout(gd, {dragmode: mode}).then(() => gd._fullLayout.dragmode);
+}"""
+COUNTS = """() => {
+  const s = document.querySelector('.cryolatent-scatter .cl-status');
+  return [Number(s.dataset.sent || 0), Number(s.dataset.acked || 0)];
+}"""
+
+
+def _wait(pred, timeout: float, what: str, poll: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+class Axes:
+    """Data <-> page pixel mapping of the scatter's (linear) axes."""
+
+    def __init__(self, box: dict):
+        self.__dict__.update(box)
+
+    def to_px(self, x: float, y: float) -> tuple[float, float]:
+        (x0, x1), (y0, y1) = self.xr, self.yr
+        return self.left + (x - x0) / (x1 - x0) * self.w, self.top + (y1 - y) / (y1 - y0) * self.h
+
+    def to_data(self, px: float, py: float) -> tuple[float, float]:
+        (x0, x1), (y0, y1) = self.xr, self.yr
+        return x0 + (px - self.left) / self.w * (x1 - x0), y1 - (py - self.top) / self.h * (y1 - y0)
+
+
+def _gestures(ax: Axes, centres: np.ndarray, rng: np.random.Generator) -> list[tuple[str, list]]:
+    """Alternating boxes and lassos (pixel vertices) around the blob ``centres`` (data)."""
+    out = []
+    for i in range(N_GESTURES):
+        cx, cy = ax.to_px(*centres[i % len(centres)])
+        cx += ax.w * rng.uniform(-0.05, 0.05)
+        cy += ax.h * rng.uniform(-0.05, 0.05)
+        rx, ry = ax.w * rng.uniform(0.04, 0.12), ax.h * rng.uniform(0.04, 0.15)
+        if i % 2 == 0:
+            pts = [(cx - rx, cy - ry), (cx + rx, cy + ry)]
+        else:
+            t = np.linspace(0, 2 * np.pi, 9)[:-1]
+            pts = [(cx + rx * np.cos(a), cy + ry * np.sin(a)) for a in t]
+        out.append(("box" if i % 2 == 0 else "lasso", [(round(x), round(y)) for x, y in pts]))
+    return out
+
+
+def _drag(page, kind: str, pts, frame_ms: int = 16) -> None:
+    """Drag through ``pts`` at about a mouse's event rate (one move per frame)."""
+    m = page.mouse
+    path = [pts[0], pts[1]] if kind == "box" else [*pts, pts[0]]
+    m.move(*path[0])
+    m.down()
+    for a, b in zip(path[:-1], path[1:]):
+        for t in np.linspace(0, 1, 5)[1:]:
+            page.wait_for_timeout(frame_ms)
+            m.move(a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1]))
+    page.wait_for_timeout(frame_ms)
+    m.up()
+
+
+def _expected(xy: np.ndarray, ax: Axes, kind: str, pts) -> np.ndarray:
+    from cryolatent.widgets.state import points_in_polygon
+
+    data = np.array([ax.to_data(*p) for p in pts])
+    if kind == "box":
+        (xa, ya), (xb, yb) = data.min(0), data.max(0)
+        mask = (xy[:, 0] >= xa) & (xy[:, 0] <= xb) & (xy[:, 1] >= ya) & (xy[:, 1] <= yb)
+    else:
+        mask = points_in_polygon(xy, data)
+    return np.flatnonzero(mask)
+
+
+def _reported(xy: np.ndarray, rec: dict) -> np.ndarray:
+    """Positions inside the box range / lasso polygon (data units) logged with a gesture."""
+    from cryolatent.widgets.state import points_in_polygon
+
+    if rec["kind"] == "box":
+        (x0, x1), (y0, y1) = sorted(rec["range"]["x"]), sorted(rec["range"]["y"])
+        mask = (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
+    else:
+        mask = points_in_polygon(xy, np.c_[rec["lasso"]["x"], rec["lasso"]["y"]])
+    return np.flatnonzero(mask)
+
+
+def _save_screenshot(locator, path) -> int:
+    """PNG of the panel, palette-quantised to stay small; returns its size in bytes."""
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(locator.screenshot(type="png"))).convert("RGB")
+    img = img.quantize(colors=128, method=Image.Quantize.MEDIANCUT)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path, optimize=True)
+    return path.stat().st_size
+
+
+def test_panel_in_browser(chromium_browser, tmp_path, repo_root):
+    from cryolatent.io import load_index
+    from cryolatent.widgets.state import synthetic_state
+
+    log = tmp_path / "gestures.jsonl"
+    export = tmp_path / "exported.pkl"
+    demo = synthetic_state(n=2000, box=32, seed=0)  # what the notebook shows
+    xy = demo.xy
+    labels = demo.labels["kmeans"]
+    centres = np.array([xy[labels == c].mean(0) for c in np.unique(labels)])
+    nb = repo_root / "tests" / "browser" / "widget_demo.ipynb"
+    with jupyter_lab(tmp_path, [nb], env={"CRYOLATENT_WIDGET_LOG": str(log)}) as (base, _root):
+        page = chromium_browser.new_page(viewport={"width": 1500, "height": 1100})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        console = open(tmp_path / "console.log", "w")
+        page.on("console", lambda m: console.write(m.text + "\n"))
+        try:
+            _run(page, base, xy, centres, log, export, tmp_path, repo_root, errors)
+        except Exception:
+            page.screenshot(path=str(tmp_path / "failure.png"))
+            raise
+        finally:
+            page.close()
+    ids = load_index(export)
+    last = read_jsonl(log)[-1]
+    np.testing.assert_array_equal(np.sort(ids), np.sort(last["indices"]))
+
+
+def _run(page, base, xy, centres, log, export, tmp_path, repo_root, errors):
+    t0 = time.monotonic()
+    page.goto(f"{base}/lab/tree/widget_demo.ipynb?reset", wait_until="domcontentloaded")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    # Run All before the kernel session is up is silently dropped: wait for "| Idle"
+    idle = page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"\| Idle"))
+    idle.first.wait_for(timeout=60_000)
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_text("Run All Cells", exact=True).click()
+    page.wait_for_selector(f"{SCATTER}[data-ready='1']", timeout=60_000)
+    scatter = page.locator(SCATTER)
+    scatter.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    ax = Axes(page.evaluate(PLOT_BOX))
+    t_ready = time.monotonic() - t0
+
+    # click a point -> its volume as a Mesh3d
+    assert page.evaluate(SET_DRAGMODE, "zoom") == "zoom"
+    target = int(np.argmin(np.abs(xy - np.median(xy, 0)).sum(1)))
+    page.mouse.move(*ax.to_px(*xy[target]))
+    page.wait_for_timeout(150)
+    page.mouse.move(*ax.to_px(*xy[target]))
+    page.mouse.click(*ax.to_px(*xy[target]))
+    vol = page.locator(".cryolatent-volume[data-nfaces]")
+    _wait(lambda: vol.count() and int(vol.get_attribute("data-nfaces")) > 0, 30, "the Mesh3d")
+    assert page.evaluate("() => document.querySelector('.cryolatent-volume .cl-plot').data[0].type") == "mesh3d"
+    clicks = [r for r in read_jsonl(log) if r["kind"] == "click"]
+    assert clicks, "the click never reached the kernel"
+
+    # 10 quick box/lasso selections, no waiting in between
+    gestures = _gestures(ax, centres, np.random.default_rng(1))
+    sent0, _ = page.evaluate(COUNTS)
+    for kind, pts in gestures:
+        mode = "select" if kind == "box" else "lasso"
+        assert page.evaluate(SET_DRAGMODE, mode) == mode
+        _drag(page, kind, pts)
+    _wait(lambda: page.evaluate(COUNTS) == [sent0 + N_GESTURES] * 2, 30, "acks for every gesture")
+    records = [r for r in read_jsonl(log) if r["kind"] in ("box", "lasso")]
+    assert [r["kind"] for r in records] == [k for k, _ in gestures]
+    seqs = [r["seq"] for r in records]
+    assert seqs == sorted(seqs) and len(set(seqs)) == N_GESTURES
+    for (kind, pts), rec in zip(gestures, records):
+        got = np.sort(rec["indices"])
+        assert rec["n"] == rec["n_header"] == len(got) > 0 and not rec["error"]
+        # exactly the points inside the outline plotly reports for the gesture ...
+        np.testing.assert_array_equal(got, _reported(xy, rec))
+        # ... which is the outline the mouse drew, up to points within a pixel of it
+        want = _expected(xy, ax, kind, pts)
+        assert len(np.setxor1d(got, want)) <= max(5, len(want) // 20), (kind, len(got), len(want))
+    assert len({r["n"] for r in records}) > 3, "gestures should select different counts"
+    last = records[-1]
+    kept = page.locator(".cl-message .cl-kept b").inner_text()
+    assert kept.replace(",", "") == str(last["n"])
+
+    shot = repo_root / "docs" / "images" / "explore_panel.png"
+    if os.environ.get("CRYOLATENT_SCREENSHOT") == "1" or not shot.exists():
+        size = _save_screenshot(page.locator(".cryolatent-panel"), shot)
+    else:
+        size = _save_screenshot(page.locator(".cryolatent-panel"), tmp_path / "explore_panel.png")
+    assert size < 300_000
+
+    # export the kept (= last selected) particles through the panel's controls
+    path_box = page.locator(".cl-export-path input")
+    path_box.fill(str(export))
+    path_box.press("Enter")
+    page.locator(".cl-export").click()
+    _wait(export.exists, 20, "the exported index file")
+    _wait(lambda: "wrote" in page.locator(".cl-message .cl-text").inner_text(), 10, "the export message")
+    assert not errors, errors
+
+    print(f"scatter ready after {t_ready:.1f} s; total {time.monotonic() - t0:.1f} s")

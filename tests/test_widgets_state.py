@@ -1,0 +1,257 @@
+"""PanelState without any UI: selection algebra, filters, colours, volumes, export, persistence."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cryolatent.widgets.state import PanelState, knn_density, points_in_polygon, synthetic_state
+
+
+@pytest.fixture
+def grid_state():
+    """A 10x10 grid of points at integer (x, y); labels = row // 4; covariate = x."""
+    x, y = np.meshgrid(np.arange(10.0), np.arange(10.0))
+    xy = np.c_[x.ravel(), y.ravel()]
+    z = np.c_[xy, xy.sum(1), np.zeros(100)]
+    labels = {"cluster": (xy[:, 1] // 4).astype(int)}
+    cov = pd.DataFrame({"defocus_A": xy[:, 0] * 1000.0, "score": xy[:, 1]})
+    calls = []
+
+    def decode(i):
+        calls.append(i)
+        return np.full((4, 4, 4), float(i), np.float32)
+
+    st = PanelState({"umap": xy, "z": z}, cov, labels, decode)
+    st.decode_calls = calls
+    return st
+
+
+def test_importing_state_pulls_in_no_ui():
+    import subprocess
+
+    code = "import sys, cryolatent.widgets.state; print(any(m in sys.modules for m in ('ipywidgets', 'plotly', 'anywidget')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_defaults(grid_state):
+    s = grid_state
+    assert s.embedding == "umap" and (s.x_dim, s.y_dim) == (0, 1)
+    assert s.colour_by == "cluster" and s.label_key == "cluster"
+    assert s.selection is None and s.n_kept == 100 and s.highlighted is None
+    assert s.colour_options == ["none", "density", "cluster", "defocus_A", "score"]
+
+
+def test_axes_any_embedding(grid_state):
+    s = grid_state
+    s.set_axes("z", 2, 0)
+    np.testing.assert_array_equal(s.xy[:, 0], s.embeddings["z"][:, 2])
+    with pytest.raises(Exception):
+        s.embedding = "tsne"
+    with pytest.raises(Exception):
+        s.x_dim = 7
+
+
+def test_select_box_polygon_indices_clusters(grid_state):
+    s = grid_state
+    m = s.select_box(2, 4, 6, 5)  # corners in any order, inclusive
+    assert m.sum() == 3 * 2 and s.n_kept == 6
+    m = s.select_polygon([(-0.5, -0.5), (2.5, -0.5), (-0.5, 2.5)])  # triangle: x + y <= 2
+    assert set(np.flatnonzero(m)) == {i for i in range(100) if i % 10 + i // 10 <= 2}
+    s.select_indices([1, 5, 7])
+    assert set(s.kept_positions) == {1, 5, 7}
+    s.select_indices(np.array([5, 9]), mode="add")
+    assert set(s.kept_positions) == {1, 5, 7, 9}
+    s.select_indices([5], mode="subtract")
+    assert set(s.kept_positions) == {1, 7, 9}
+    s.select_clusters([2])
+    assert s.n_kept == 20 and set(s.labels["cluster"][s.kept_positions]) == {2}
+    with pytest.raises(IndexError):
+        s.select_indices([100])
+
+
+def test_invert_clear_and_named_algebra(grid_state):
+    s = grid_state
+    a = s.save_selection("a", s.select_box(0, 4, 0, 9))  # x <= 4
+    b = s.save_selection("b", s.select_box(0, 9, 0, 4))  # y <= 4
+    assert s.combine("a", "b", "union").sum() == (a | b).sum()
+    assert s.combine("a", "b", "intersection").sum() == 25
+    assert s.combine("a", "b", "difference").sum() == 25
+    s.combine("a", "b", "union", name="ab")
+    np.testing.assert_array_equal(s.selections["ab"], a | b)
+    # De Morgan over the named sets
+    np.testing.assert_array_equal(s.invert("ab"), s.invert("a") & s.invert("b"))
+    s.use_selection("a")
+    s.invert()
+    np.testing.assert_array_equal(s.selection, ~a)
+    s.clear_selection()
+    assert s.selection is None and s.n_kept == 100
+    s.invert()  # inverting "nothing selected" selects everything
+    assert s.n_kept == 100
+    s.delete_selection("ab")
+    assert set(s.selections) == {"a", "b"}
+    with pytest.raises(KeyError):
+        s.use_selection("ab")
+
+
+def test_filters_and_kept(grid_state):
+    s = grid_state
+    s.set_filter("defocus_A", 2000, 5000)  # x in 2..5
+    assert s.n_kept == 40 and s.highlighted is not None and len(s.highlighted) == 40
+    s.set_filter("score", hi=1)  # and y in 0..1
+    assert s.n_kept == 8
+    s.select_clusters([0])  # y in 0..3: still 8
+    assert s.n_kept == 8
+    s.clear_filter("score")
+    assert s.n_kept == 16
+    s.clear_filter()
+    assert s.n_kept == 40 and s.filters == {}
+    with pytest.raises(KeyError):
+        s.set_filter("nope", 0, 1)
+
+
+def test_colour_values(grid_state):
+    s = grid_state
+    v, categorical, cats = s.colour_values()
+    assert categorical and cats == [0, 1, 2] and v.max() == 2
+    s.colour_by = "defocus_A"
+    v, categorical, _ = s.colour_values()
+    assert not categorical and v[3] == 3000
+    s.colour_by = "density"
+    assert s.colour_values()[0].shape == (100,)
+    with pytest.raises(Exception):
+        s.colour_by = "nothing"
+
+
+def test_knn_density_higher_in_dense_blob():
+    rng = np.random.default_rng(0)
+    x = np.r_[rng.normal(scale=0.1, size=(200, 2)), rng.normal(scale=3.0, size=(200, 2))]
+    d = knn_density(x)
+    assert d[:200].mean() > d[200:].mean() + 3
+
+
+def test_density_computed_once(grid_state, monkeypatch):
+    import cryolatent.widgets.state as mod
+
+    calls = []
+    real = mod.knn_density
+    monkeypatch.setattr(mod, "knn_density", lambda x, k=15: calls.append(1) or real(x, k))
+    grid_state.colour_by = "density"
+    grid_state.colour_values()
+    grid_state.colour_values()
+    assert len(calls) == 1
+
+
+def test_point_volume_cache_and_threshold(grid_state):
+    s = grid_state
+    s.set_point(7)
+    s.set_point(7)
+    assert s.current_point == 7 and s.volume[0, 0, 0] == 7 and s.decode_calls == [7]
+    s.set_point(200)
+    assert s.message_level == "error" and s.current_point == 7
+
+
+def test_decoder_errors_become_messages():
+    def bad(i):
+        raise RuntimeError("no GPU")
+
+    s = PanelState({"u": np.zeros((3, 2))}, decode=bad)
+    assert s.set_point(1) is None
+    assert s.message_level == "error" and "no GPU" in s.message
+    s2 = PanelState({"u": np.zeros((3, 2))})
+    assert s2.set_point(1) is None and s2.message_level == "warning"
+
+
+def test_export_delegates_and_empty_writes_nothing(grid_state, tmp_path):
+    s = grid_state
+    got = []
+    s.exporter = lambda pos, path, kind, force=False: got.append((pos.copy(), path, kind))
+    s.select_box(100, 200, 100, 200)  # empty
+    assert s.export(tmp_path / "a.star", "star") is None
+    assert got == [] and s.message_level == "error" and "empty" in s.message
+    s.select_indices([3, 4])
+    assert s.export(tmp_path / "a.star", "star") is not None
+    np.testing.assert_array_equal(got[0][0], [3, 4])
+    assert got[0][2] == "star"
+    assert s.export(tmp_path / "a.x", "xyz") is None and s.message_level == "error"
+
+
+def test_default_export_writes_cryodrgn_index_with_original_indices(tmp_path):
+    from cryolatent.io import load_index
+
+    s = PanelState({"u": np.arange(10.0).reshape(5, 2)}, index=np.array([10, 11, 12, 13, 14]))
+    s.select_indices([0, 3])
+    path = s.export(tmp_path / "ind.pkl")
+    np.testing.assert_array_equal(load_index(path), [10, 13])
+    assert s.export(tmp_path / "ind.pkl") is None and "exist" in s.message  # no silent overwrite
+    assert s.export(tmp_path / "ind.pkl", force=True) is not None
+    assert s.export(tmp_path / "p.star", "star") is None and "stack" in s.message
+
+
+def test_selections_roundtrip_after_restart(grid_state, tmp_path):
+    s = grid_state
+    s.save_selection("left", s.select_box(0, 3, 0, 9))
+    s.select_clusters([1])
+    s.set_filter("defocus_A", 1000, None)
+    path = s.save_selections(tmp_path / "sel.npz")
+    fresh = PanelState(s.embeddings, s.covariates, s.labels)
+    fresh.load_selections(path)
+    np.testing.assert_array_equal(fresh.selections["left"], s.selections["left"])
+    np.testing.assert_array_equal(fresh.selection, s.selection)
+    assert fresh.filters["defocus_A"][0] == 1000 and fresh.n_kept == s.n_kept
+    other = PanelState({"u": np.zeros((7, 2))})
+    other.load_selections(path)
+    assert other.message_level == "error" and other.selections == {}
+
+
+def test_points_in_polygon_rejects_bad_polygons():
+    with pytest.raises(ValueError):
+        points_in_polygon(np.zeros((3, 2)), [(0, 0), (1, 1)])
+
+
+def test_bad_inputs_named():
+    with pytest.raises(ValueError, match="embedding"):
+        PanelState({})
+    with pytest.raises(ValueError, match="rows"):
+        PanelState({"u": np.zeros((4, 2))}, {"c": np.zeros(3)})
+
+
+def test_from_latentset_adapter(tmp_path):
+    from cryolatent.io import load_index
+    from cryolatent.latent import LatentSet
+    from cryolatent.volumes import Decoder
+
+    rng = np.random.default_rng(0)
+    obs = pd.DataFrame({"orig_index": np.array([4, 8, 9, 12]), "defocus_A": [1.0, 2.0, 3.0, 4.0]})
+    ls = LatentSet(rng.normal(size=(4, 3)), obs, emb={"umap": rng.normal(size=(4, 2))})
+    ls.obs["kmeans"] = np.array([0, 1, 1, 2])
+    calls = []
+    dec = Decoder(lambda z: calls.append(len(z)) or np.repeat(z[:, :1, None, None], 4, 1) * np.ones((1, 4, 4, 4)), apix=2.5)
+    s = PanelState.from_latentset(ls, dec)
+    assert s.embedding == "umap" and set(s.embeddings) == {"z", "umap"}
+    assert set(s.labels) == {"kmeans"} and set(s.covariates) == {"defocus_A"} and s.apix == 2.5
+    np.testing.assert_array_equal(s.index, [4, 8, 9, 12])
+    s.select_clusters([1])
+    np.testing.assert_array_equal(s.kept_indices, [8, 9])
+    vol = s.set_point(2)
+    assert vol.shape == (4, 4, 4) and np.isclose(vol[0, 0, 0], ls.z[2, 0])
+    path = s.export(tmp_path / "sel.pkl")
+    np.testing.assert_array_equal(load_index(path), [8, 9])  # original indices, via Selection
+    assert not (tmp_path / "sel_inverse.pkl").exists()
+    assert s.export(tmp_path / "sel.star", "star") is None and s.message_level == "error"
+
+
+def test_synthetic_state_volumes_differ_and_fast():
+    import time
+
+    s = synthetic_state(n=500, box=32, seed=1)
+    a = s.volume_at(int(np.argmin(s.embeddings["z"][:, 0])))
+    b = s.volume_at(int(np.argmax(s.embeddings["z"][:, 0])))
+    assert a.shape == (32, 32, 32) and not np.allclose(a, b)
+    t = time.perf_counter()
+    synthetic_state(n=500, box=64).volume_at(0)
+    assert time.perf_counter() - t < 1.0

@@ -1,0 +1,223 @@
+"""Views without a browser: state -> view traits, gesture messages -> state + acks,
+isosurfaces, and the composed panel's controls."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from cryolatent.widgets import LatentPanel, ScatterView, VolumeView, isosurface, synthetic_state
+from cryolatent.widgets.scatter import plotly_js
+
+
+@pytest.fixture
+def state():
+    return synthetic_state(n=600, box=32, seed=2)
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """Messages the widgets send to the front end: [(widget, content, buffers)]."""
+    out = []
+    import ipywidgets
+
+    monkeypatch.setattr(
+        ipywidgets.Widget, "send", lambda self, content, buffers=None: out.append((self, content, buffers))
+    )
+    return out
+
+
+def _msg(view, kind, seq, idx, **extra):
+    buf = np.asarray(idx, dtype=np.int32).tobytes()
+    content = {"type": "select", "kind": kind, "seq": seq, "view": "v1", "n": len(idx), **extra}
+    view._handle_custom_msg(content, [memoryview(buf)])
+
+
+def test_state_pushes_to_view(state):
+    view = ScatterView(state)
+    x = np.frombuffer(view.x, np.float32)
+    np.testing.assert_allclose(x, state.xy[:, 0].astype(np.float32))
+    assert view.selectedpoints is None and view.color_kind == "categorical"
+    state.select_clusters([2])
+    expected = set(np.flatnonzero(state.labels["kmeans"] == 2))
+    assert set(view.selectedpoints) == expected
+    state.set_filter("defocus_A", 15000, None)
+    assert set(view.selectedpoints) == set(state.kept_positions) < expected
+    state.colour_by = "defocus_A"
+    assert view.color_kind == "continuous" and view.color_title == "defocus_A"
+    state.colour_by = "none"
+    assert view.color_kind == "none" and view.color == b""
+    state.set_axes("z", 2, 5)
+    np.testing.assert_allclose(np.frombuffer(view.y, np.float32), state.embeddings["z"][:, 5].astype(np.float32))
+    assert view.y_label == "z[5]"
+    state.set_point(11)
+    assert view.point == 11
+
+
+def test_gestures_in_quick_succession_are_applied_in_order_and_acked(state, sent, tmp_path):
+    log = tmp_path / "log.jsonl"
+    view = ScatterView(state, log_path=log)
+    rng = np.random.default_rng(0)
+    gestures = []
+    for seq in range(1, 31):
+        kind = ["box", "lasso", "click"][seq % 3]
+        idx = rng.choice(state.n, size=1 if kind == "click" else rng.integers(0, 200), replace=False)
+        gestures.append((kind, seq, idx))
+        _msg(view, kind, seq, idx)
+    acks = [c for w, c, _ in sent if w is view and c.get("type") == "ack"]
+    assert [a["seq"] for a in acks] == list(range(1, 31))
+    assert all(a["view"] == "v1" and not a["error"] for a in acks)
+    assert [a["n"] for a in acks] == [len(i) for _, _, i in gestures]
+    assert view.n_received == 30
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(r["kind"], r["seq"]) for r in records] == [(k, s) for k, s, _ in gestures]
+    last_sel = [g for g in gestures if g[0] != "click"][-1][2]
+    last_click = [g for g in gestures if g[0] == "click"][-1][2]
+    assert set(state.kept_positions) == set(last_sel) == set(view.selectedpoints)
+    assert state.current_point == last_click[0] == view.point
+    assert state.history[-1]["kind"] in ("box", "lasso")
+
+
+def test_deselect_bad_gestures_and_plotly_request(state, sent):
+    view = ScatterView(state)
+    _msg(view, "box", 1, [1, 2, 3])
+    _msg(view, "deselect", 2, [])
+    assert state.selection is None and view.selectedpoints is None
+    _msg(view, "box", 3, [10**6])  # out of range: error message + ack, state unchanged
+    _msg(view, "wiggle", 4, [])
+    acks = [c for _, c, _ in sent if c.get("type") == "ack"]
+    assert [a["seq"] for a in acks] == [1, 2, 3, 4]
+    assert acks[2]["error"] and acks[3]["error"] and state.message_level == "error"
+    assert state.selection is None
+    view._handle_custom_msg({"type": "need_plotly"}, [])
+    content, buffers = sent[-1][1], sent[-1][2]
+    assert content == {"type": "plotly_js"} and buffers[0] is plotly_js()
+    assert b"window.Plotly" in plotly_js()[-300:]
+
+
+def test_isosurface_of_sphere_has_radius_r():
+    box, r, apix = 48, 12.0, 1.5
+    g = np.arange(box) - box // 2
+    zz, yy, xx = np.meshgrid(g, g, g, indexing="ij")
+    vol = np.sqrt(xx**2 + yy**2 + zz**2).astype(np.float32)
+    verts, faces = isosurface(-vol, -r, apix)  # inside = high density
+    radius = np.linalg.norm(verts, axis=1) / apix
+    assert faces.shape[1] == 3 and faces.max() < len(verts)
+    assert abs(radius.mean() - r) < 0.05 and radius.std() < 0.1
+    # decimation keeps big meshes small; out-of-range thresholds give an empty mesh
+    v2, f2 = isosurface(-vol, -r, apix, max_faces=2000)
+    assert len(f2) <= 2000 and abs(np.linalg.norm(v2, axis=1).mean() / apix - r) < 0.5
+    assert isosurface(vol, 1e6)[0].shape == (0, 3)
+
+
+def test_volume_view_follows_point_and_threshold(state):
+    vv = VolumeView(state)
+    assert vv.mesh.n_faces == 0 and vv.slider.disabled
+    state.set_point(3)
+    n1 = vv.mesh.n_faces
+    assert n1 > 0 and not vv.slider.disabled
+    assert vv.slider.min == pytest.approx(float(state.volume.min()))
+    assert vv.slider.value == pytest.approx(state.threshold)
+    vv.slider.value = float(state.volume.max()) * 0.8  # tighter surface
+    assert state.threshold == pytest.approx(vv.slider.value) and 0 < vv.mesh.n_faces < n1
+    assert "point 3" in vv.mesh.title
+
+
+def test_click_to_mesh_under_a_second_at_box_64(sent):
+    st = synthetic_state(n=200, box=64, seed=0)
+    view, vv = ScatterView(st), VolumeView(st)
+    t = time.perf_counter()
+    _msg(view, "click", 1, [5])
+    elapsed = time.perf_counter() - t
+    assert vv.mesh.n_faces > 0 and elapsed < 1.0, elapsed
+
+
+def test_napari_button_reflects_availability(state, monkeypatch):
+    from cryolatent.widgets import napari_view
+
+    monkeypatch.setattr(napari_view, "napari_available", lambda: False)
+    vv = VolumeView(state)
+    assert vv.napari_button.disabled and "not installed" in vv.napari_button.tooltip
+    monkeypatch.setattr(napari_view, "napari_available", lambda: True)
+    vv = VolumeView(state)
+    assert not vv.napari_button.disabled
+    assert vv.send_to_napari() is None and state.message_level == "warning"  # no volume yet
+
+
+def _click(button):
+    button._click_handlers(button)
+
+
+def _button(panel, label):
+    from ipywidgets import Button
+
+    def walk(w):
+        yield w
+        for c in getattr(w, "children", ()):
+            yield from walk(c)
+
+    return next(w for w in walk(panel) if isinstance(w, Button) and w.description == label)
+
+
+def test_panel_controls_drive_state(state, tmp_path):
+    from cryolatent.io import load_index
+
+    p = LatentPanel(state)
+    p.embedding.value = "pca"
+    assert state.embedding == "pca" and list(p.x_dim.options) == [0, 1, 2, 3]
+    p.y_dim.value = 3
+    assert state.y_dim == 3 and p.scatter.y_label == "pca[3]"
+    p.colour.value = "density"
+    assert p.scatter.color_kind == "continuous"
+    p.dragmode.value = "select"
+    assert p.scatter.dragmode == "select"
+    p.scatter.dragmode = "lasso"  # e.g. from the plotly modebar
+    assert p.dragmode.value == "lasso"
+
+    p.clusters.value = (0, 2)
+    _click(_button(p, "select"))
+    assert set(state.labels["kmeans"][state.kept_positions]) == {0, 2}
+    assert "kept" in p.status.value and f"{state.n_kept:,}" in p.status.value
+    p.sel_name.value = "a"
+    _click(_button(p, "save as"))
+    assert p.named.options == ("a",) and p.comb_a.options == ("a",)
+    _click(_button(p, "invert"))
+    assert set(state.labels["kmeans"][state.kept_positions]) == {1}
+
+    p.cov.value = "defocus_A"
+    p.cov_range.value = (10000.0, 20000.0)
+    _click(_button(p, "apply"))
+    assert state.filters["defocus_A"] == (10000.0, 20000.0)
+
+    # export: empty -> message, nothing written; then a real one; then no silent overwrite
+    state.select_indices([])
+    p.export_path.value = str(tmp_path / "x.pkl")
+    _click(_button(p, "export"))
+    assert not (tmp_path / "x.pkl").exists() and "empty" in p.status.value
+    _click(_button(p, "clear filters"))
+    state.select_indices([4, 5, 6])
+    _click(_button(p, "export"))
+    np.testing.assert_array_equal(load_index(tmp_path / "x.pkl"), [4, 5, 6])
+    state.select_indices([7])
+    _click(_button(p, "export"))
+    assert "exist" in p.status.value
+    p.overwrite.value = True
+    _click(_button(p, "export"))
+    np.testing.assert_array_equal(load_index(tmp_path / "x.pkl"), [7])
+
+    # selections survive a "kernel restart": a fresh panel loads them from disk
+    p.sel_path.value = str(tmp_path / "sel.npz")
+    _click(_button(p, "save"))
+    fresh = LatentPanel(synthetic_state(n=600, box=32, seed=2))
+    fresh.sel_path.value = str(tmp_path / "sel.npz")
+    _click(_button(fresh, "load"))
+    assert fresh.named.options == ("a",)
+    np.testing.assert_array_equal(fresh.state.selection, state.selection)
+
+    # bad input from a control becomes a message, not an exception
+    p.comb_a.value = p.comb_b.value = None
+    _click(_button(p, "combine"))
+    assert p.state.message_level == "warning"
