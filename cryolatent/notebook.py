@@ -50,3 +50,31 @@ def ensure_dataset(nb: NotebookSettings | None = None, force: bool = False) -> P
     if (nb.data / "particles.mrcs").exists() and not force:
         return nb.data
     return make_simulated(nb.dataset, nb.data, force=True)
+
+
+def train_config(nb: NotebookSettings | None = None, zdim: int = 8, ind: str | os.PathLike | None = None):
+    """A :class:`~cryolatent.train.config.TrainConfig` for the notebooks' dataset.
+
+    The ``tiny`` dataset gets small networks (2 x 128) so CI stays fast; otherwise
+    3 x 256 encoder and decoder, as in the benchmark. ``ind`` selects particles.
+    """
+    from .train.config import DataConfig, ModelConfig, OptimConfig, TrainConfig
+
+    nb = nb or settings()
+    width, layers = (128, 2) if nb.dataset == "tiny" else (256, 3)
+    data = DataConfig(particles=str(nb.data / "particles.mrcs"), poses=str(nb.data / "poses.pkl"),
+                      ctf=str(nb.data / "ctf.pkl"), ind=None if ind is None else str(ind))
+    model = ModelConfig(zdim=zdim, enc_dim=width, enc_layers=layers, dec_dim=width, dec_layers=layers)
+    return TrainConfig(data=data, model=model, optim=OptimConfig(epochs=nb.epochs))
+
+
+def ensure_run(nb: NotebookSettings | None = None):
+    """Train the notebooks' run unless it is there (for opening a later notebook on its own)."""
+    from .train.loop import train
+    from .train.run import Run
+
+    nb = nb or settings()
+    if (nb.run / "z.npy").exists():
+        return Run.open(nb.run)
+    ensure_dataset(nb)
+    return train(train_config(nb), nb.run, force=True, progress=False)
