@@ -198,16 +198,50 @@ class VolumeSeries:
         return slider_figure(self, threshold, step=step)
 
 
-def isosurface(vol: np.ndarray, threshold: float | None = None, *, apix: float = 1.0, step: int = 1):
-    """Marching-cubes mesh of a volume (see :meth:`VolumeSeries.isosurface`)."""
+def isosurface(
+    vol: np.ndarray,
+    threshold: float | None = None,
+    *,
+    apix: float = 1.0,
+    step: int = 1,
+    max_faces: int | None = None,
+    centred: bool = False,
+):
+    """Marching-cubes mesh of a volume ``vol[z, y, x]``.
+
+    Parameters
+    ----------
+    threshold
+        Contour level (default: the 99th percentile). Outside the volume's range: ValueError.
+    step
+        Marching-cubes step size; with ``max_faces`` it grows until the mesh has at most
+        that many triangles (for interactive views).
+    centred
+        Put the origin at the box centre (voxel ``D // 2``) instead of voxel 0.
+
+    Returns
+    -------
+    verts, faces
+        ``(V, 3)`` float32 vertices ordered ``(x, y, z)`` in Angstrom — the volume's own
+        right-handed frame, so a plot of them has the map's hand — and ``(F, 3)`` int32 triangles.
+    """
     from skimage.measure import marching_cubes
 
     vol = np.asarray(vol, dtype=np.float32)
+    if vol.ndim != 3:
+        raise ValueError(f"volume must be 3-D, got shape {vol.shape}")
     level = float(np.percentile(vol, 99)) if threshold is None else float(threshold)
     if not vol.min() < level < vol.max():
         raise ValueError(f"threshold {level:.4g} is outside the volume's range [{vol.min():.4g}, {vol.max():.4g}]")
-    verts, faces, _, _ = marching_cubes(vol, level, spacing=(apix, apix, apix), step_size=step)
-    return verts[:, ::-1].copy(), faces
+    while True:
+        verts, faces, _, _ = marching_cubes(vol, level, step_size=step, allow_degenerate=False)
+        if max_faces is None or len(faces) <= max_faces or step >= 8:
+            break
+        step += 1
+    if centred:
+        verts = verts - np.array([n // 2 for n in vol.shape], dtype=verts.dtype)
+    verts = (verts[:, ::-1] * apix).astype(np.float32)
+    return verts, faces.astype(np.int32)
 
 
 def slider_figure(series: VolumeSeries, threshold: float | None = None, *, step: int = 2):

@@ -11,6 +11,7 @@ import numpy as np
 from ipywidgets import HTML, Button, FloatSlider, HBox, Layout, VBox
 from traitlets import Bytes, Float, Unicode
 
+from .. import volumes
 from . import napari_view
 from .scatter import PlotlyWidget, _f32, _i32
 from .state import PanelState
@@ -21,29 +22,17 @@ MAX_FACES = 60_000
 def isosurface(
     vol: np.ndarray, threshold: float, apix: float = 1.0, *, max_faces: int = MAX_FACES
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Marching-cubes surface of ``vol`` at ``threshold``.
+    """Marching-cubes surface of ``vol`` at ``threshold`` for display.
 
-    Returns ``(verts (V, 3) float32 in Å, faces (F, 3) int32)``, with the origin
-    at the box centre (voxel ``D // 2``) and axes in array order (z, y, x).
-    Coarser sampling (``step_size`` 2, 3, ...) keeps faces under ``max_faces``.
-    Empty arrays when the threshold is outside the volume's range.
+    Returns ``(verts (V, 3) float32, faces (F, 3) int32)``: vertices ordered
+    ``(x, y, z)`` in Å about the box centre (so the view keeps the map's hand),
+    coarsened to at most ``max_faces`` triangles; empty arrays when the threshold
+    is outside the volume's range.
     """
-    from skimage.measure import marching_cubes
-
-    vol = np.asarray(vol, dtype=np.float32)
-    if vol.ndim != 3:
-        raise ValueError(f"volume must be 3-D, got {vol.shape}")
-    if not float(vol.min()) < threshold < float(vol.max()):
+    try:
+        return volumes.isosurface(vol, threshold, apix=apix, max_faces=max_faces, centred=True)
+    except ValueError:
         return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int32)
-    step = 1
-    while True:
-        verts, faces, _, _ = marching_cubes(vol, level=threshold, step_size=step, allow_degenerate=False)
-        if len(faces) <= max_faces or step >= 8:
-            break
-        step += 1
-    centre = np.array([s // 2 for s in vol.shape], dtype=np.float32)
-    verts = (verts.astype(np.float32) - centre) * np.float32(apix)
-    return verts, faces.astype(np.int32)
 
 
 class MeshView(PlotlyWidget):
