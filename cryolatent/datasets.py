@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -26,8 +27,15 @@ from .outputs import check_writable
 
 log = logging.getLogger(__name__)
 
-#: The manifest shipped at the top of the repository.
+#: The manifest at the top of the repository (an editable install, a checkout).
 MANIFEST_PATH = Path(__file__).resolve().parents[1] / "data_manifest.yaml"
+#: Where a wheel installs the same file (``[tool.setuptools.data-files]``).
+INSTALLED_MANIFEST_PATH = Path(sys.prefix) / "share" / "cryolatent" / "data_manifest.yaml"
+
+
+def default_manifest_path() -> Path:
+    """The repository's manifest, or the installed copy when running from a wheel."""
+    return MANIFEST_PATH if MANIFEST_PATH.is_file() else INSTALLED_MANIFEST_PATH
 
 KINDS = ("simulated", "empiar")
 REQUIRED_KEYS = {
@@ -53,7 +61,7 @@ def load_manifest(path: str | os.PathLike | None = None) -> dict:
     dict
         The parsed document; ``manifest["datasets"]`` maps names to entries.
     """
-    path = MANIFEST_PATH if path is None else Path(path)
+    path = default_manifest_path() if path is None else Path(path)
     if not path.is_file():
         raise InputError(
             "dataset manifest not found (it lives at the top of the cryolatent "
