@@ -79,11 +79,12 @@ class Decoder:
 
 def run_decoder(outdir: str | os.PathLike, *, downsample: int | None = None, flip: bool = False,
                 epoch: int | None = None, device=None, apix: float | None = None,
-                cache_size: int = 32) -> Decoder:
+                cache_size: int = 32, amp: bool = False) -> Decoder:
     """A :class:`Decoder` for a training run (model loaded once).
 
     ``apix`` defaults to the particles' pixel size (1 when unknown), scaled
-    for ``downsample``.
+    for ``downsample``. ``amp`` decodes in bf16 autocast (for interactive views:
+    several times faster on a CPU with bf16 support).
     """
     from .train.evaluate import eval_volumes, load_model
 
@@ -94,7 +95,7 @@ def run_decoder(outdir: str | os.PathLike, *, downsample: int | None = None, fli
         apix = _run_apix(outdir) * D / (downsample or D)
 
     def fn(z: np.ndarray) -> np.ndarray:
-        return eval_volumes(outdir, z, downsample=downsample, flip=flip, model=model, norm=norm)
+        return eval_volumes(outdir, z, downsample=downsample, flip=flip, model=model, norm=norm, amp=amp)
 
     return Decoder(fn, apix=apix, cache_size=cache_size)
 

@@ -12,6 +12,7 @@ from ..errors import InputError
 from .checkpoint import find_checkpoint, load_checkpoint
 from .config import TrainConfig
 from .data import EpochBatchSampler, ParticleData, check_stack, make_loader, model_inputs
+from .loop import autocast_dtype
 
 
 def _device(device: str | torch.device | None) -> torch.device:
@@ -127,6 +128,7 @@ def eval_volumes(
     device=None,
     model=None,
     norm: float | None = None,
+    amp: bool = False,
 ) -> np.ndarray:
     """Volumes of latent points.
 
@@ -145,6 +147,9 @@ def eval_volumes(
         Checkpoint epoch (default: the latest).
     model, norm
         A model already loaded (skips reading the checkpoint) and its data std.
+    amp
+        Evaluate the network in bf16 (fp16) autocast where the hardware has it:
+        several times faster on CPUs with AVX512-BF16/AMX, for interactive views.
 
     Returns
     -------
@@ -165,9 +170,12 @@ def eval_volumes(
     else:
         zs = [None] * (1 if z is None else max(1, len(np.atleast_2d(z))))
     out = np.empty((len(zs), n, n, n), dtype=np.float32)
+    device = next(model.parameters()).device
+    dtype = autocast_dtype(device, amp)
     for i, zi in enumerate(zs):
         zt = None if zi is None else torch.from_numpy(np.asarray(zi))
-        vol = model.decoder.eval_volume(zt, D, float(norm), out_box=n).numpy()
+        with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+            vol = model.decoder.eval_volume(zt, D, float(norm), out_box=n).numpy()
         out[i] = vol[::-1] if flip else vol
     return out
 
