@@ -27,6 +27,7 @@ test-all: install
 	$(BIN)/python -m pytest -m ""
 
 bench: install
+	bash bench/setup_cryodrgn.sh
 	$(BIN)/python bench/run_bench.py
 
 clean:

@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""Heterogeneous-reconstruction benchmark: cryolatent (float32 and bf16) vs cryoDRGN 4.3.1.
+
+Simulates a heterogeneous dataset (the built-in molecule: a continuous hinge
+motion plus a discrete extra domain; box 64, SNR 0.1, realistic CTF), trains
+each method with the same architecture, batch size and epochs, and scores it
+cryoBench-style:
+
+* per ground-truth conformation bin: decode the volume at the bin's median z and
+  compute its FSC with the true volume (AUC and resolution at 0.5);
+* |Spearman| of latent PC1 with the true hinge coordinate (within each state);
+* cross-validated accuracy of a linear classifier of the discrete state from z;
+* seconds per epoch, particles/s and peak memory of each training process.
+
+cryoDRGN runs only as an external program from ``bench/.venv-cryodrgn`` (see
+``bench/setup_cryodrgn.sh``), through ``bench/cryodrgn_reference.py``.
+
+Usage (from the repository root)::
+
+    .venv/bin/python bench/run_bench.py --n-particles 4000 --epochs 5
+    .venv/bin/python bench/run_bench.py --skip-cryodrgn --modes bf16   # ours only
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+WORK = BENCH / "work"
+RESULTS = BENCH / "RESULTS.md"
+BEGIN, END = "<!-- BEGIN run_bench.py -->", "<!-- END run_bench.py -->"
+sys.path.insert(0, str(ROOT))
+
+from cryolatent import io as clio  # noqa: E402
+from cryolatent import metrics  # noqa: E402
+
+
+def run_child(cmd: list[str], log: Path, env: dict) -> dict:
+    """Run ``cmd`` with output to ``log``; wall time and the child's own peak RSS (os.wait4)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    with open(log, "w") as fh:
+        fh.write("$ " + shlex.join(cmd) + "\n")
+        fh.flush()
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"command failed (see {log}): {shlex.join(cmd)}")
+    return {"wall_s": round(wall, 1), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 1), "command": shlex.join(cmd)}
+
+
+def thread_env(threads: int) -> dict:
+    env = dict(os.environ)
+    env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
+    return env
+
+
+def make_dataset(args) -> Path:
+    data = WORK / f"het_n{args.n_particles}_seed{args.seed}"
+    if not (data / "particles.mrcs").exists():
+        run_child([str(ROOT / ".venv/bin/cryolatent"), "simulate", "-o", str(data), "-n", str(args.n_particles),
+                   "-D", "64", "--apix", "3.0", "--snr", "0.1", "--seed", str(args.seed), "--force",
+                   "--no-progress"], WORK / "logs" / "simulate.log", thread_env(args.threads))
+    return data
+
+
+def ground_truth(data: Path) -> dict:
+    gt = np.load(data / "ground_truth.npz")
+    vols = np.stack([clio.read_volume(p)[0] for p in sorted((data / "gt_volumes").glob("vol_*.mrc"))])
+    return {"label": gt["label"], "t": gt["t"], "state": gt["state"], "volumes": vols}
+
+
+def score(z: np.ndarray, truth: dict, decode, apix: float) -> dict:
+    scores = metrics.per_conformation_fsc(z, truth["label"], truth["volumes"], decode, apix=apix)
+    spear = [metrics.pc1_spearman(z, truth["t"], subset=truth["state"] == s) for s in (0, 1)]
+    return {
+        "fsc_auc_mean": float(np.mean([s.auc for s in scores])),
+        "fsc_auc_min": float(np.min([s.auc for s in scores])),
+        "res05_mean_A": float(np.mean([s.resolution_05 for s in scores])),
+        "per_bin": [vars(s) for s in scores],
+        "pc1_spearman_t": float(np.mean(spear)),
+        "state_accuracy": metrics.state_separation(z, truth["state"]),
+    }
+
+
+def run_ours(args, data: Path, mode: str, truth: dict) -> dict:
+    from cryolatent.train.evaluate import eval_volumes
+
+    out = WORK / f"ours_{mode}_n{args.n_particles}_e{args.epochs}"
+    cmd = [str(ROOT / ".venv/bin/cryolatent"), "train", str(data / "particles.mrcs"), "--poses", str(data / "poses.pkl"),
+           "--ctf", str(data / "ctf.pkl"), "--zdim", str(args.zdim), "--enc-dim", "256", "--enc-layers", "3",
+           "--dec-dim", "256", "--dec-layers", "3", "--batch-size", "8", "--epochs", str(args.epochs),
+           "--seed", "0", "-o", str(out), "--force", "--no-progress", "--amp" if mode == "bf16" else "--no-amp"]
+    child = run_child(cmd, WORK / "logs" / f"train_{mode}.log", thread_env(args.threads))
+    with open(out / "train_log.csv") as fh:
+        log = list(csv.DictReader(fh))
+    secs = [float(r["seconds"]) for r in log]
+    z = np.load(out / "z.npy")
+    result = {"method": f"cryolatent {mode}", **child,
+              "epoch_s": secs, "particles_per_s": round(args.n_particles / float(np.median(secs)), 1)}
+    result.update(score(z, truth, lambda zz: eval_volumes(out, zz), apix=3.0))
+    return result
+
+
+def run_cryodrgn(args, data: Path, truth: dict) -> dict:
+    out = WORK / f"cryodrgn_n{args.n_particles}_e{args.epochs}"
+    ref = [sys.executable, str(BENCH / "cryodrgn_reference.py"), str(data), "--epochs", str(args.epochs),
+           "--zdim", str(args.zdim), "-o", str(out), "--threads", str(args.threads), "--nice", "0"]
+    child = run_child(ref + ["--force", "--no-eval"], WORK / "logs" / "cryodrgn_train.log", thread_env(args.threads))
+    summary = json.loads((out / "summary.json").read_text())
+    z = np.asarray(clio.load_pkl(summary["outputs"]["z_pkl"]), dtype=np.float64)
+    medians = metrics.median_latents(z, truth["label"])
+    keys = sorted(medians)
+    zfile = out / "bin_median_z.txt"
+    np.savetxt(zfile, np.stack([medians[k] for k in keys]))
+    run_child(ref + ["--reuse", "--zfile", str(zfile)], WORK / "logs" / "cryodrgn_eval.log", thread_env(args.threads))
+    summary = json.loads((out / "summary.json").read_text())
+    vol_paths = [v["path"] for v in summary["eval_vol"]["volumes"]]
+    vols = {tuple(np.round(medians[k], 6)): clio.read_volume(p)[0] for k, p in zip(keys, vol_paths)}
+
+    def decode(zz):
+        return np.stack([vols[tuple(np.round(row, 6))] for row in zz])
+
+    epochs = [e["train_s"] for e in summary["train_vae"]["epochs"]]
+    result = {"method": "cryoDRGN 4.3.1", **child, "peak_rss_mib": summary["train_vae"].get("peak_rss_mib"),
+              "epoch_s": epochs,
+              "particles_per_s": round(args.n_particles / float(np.median(epochs)), 1) if epochs else None}
+    result.update(score(z, truth, decode, apix=3.0))
+    return result
+
+
+def markdown(args, results: list[dict]) -> str:
+    lines = [BEGIN, "", f"Generated by `bench/run_bench.py` on {dt.datetime.now().isoformat(timespec='seconds')} "
+             f"({platform.processor() or platform.machine()}, {os.cpu_count()} cores, {args.threads} threads each).", "",
+             "```", "  ".join(shlex.quote(a) for a in [".venv/bin/python", "bench/run_bench.py"] + sys.argv[1:]), "```", "",
+             f"Dataset: {args.n_particles} particles of the built-in molecule (10 hinge bins x 2 states), box 64, "
+             f"3 A/px, SNR 0.1; zdim {args.zdim}, encoder and decoder 3 x 256, batch 8, {args.epochs} epochs.", "",
+             "| method | s/epoch (median) | particles/s | peak RSS (MiB) | FSC-AUC mean (min) | FSC 0.5 mean (A) "
+             "| PC1 Spearman t | state accuracy |", "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        med = float(np.median(r["epoch_s"])) if r["epoch_s"] else float("nan")
+        lines.append(f"| {r['method']} | {med:.1f} | {r['particles_per_s']} | {r['peak_rss_mib']} | "
+                     f"{r['fsc_auc_mean']:.3f} ({r['fsc_auc_min']:.3f}) | {r['res05_mean_A']:.1f} | "
+                     f"{r['pc1_spearman_t']:.3f} | {r['state_accuracy']:.3f} |")
+    lines += ["", "Per-epoch seconds are each program's own training time per epoch; raw numbers in "
+              f"`bench/work/bench_n{args.n_particles}_e{args.epochs}.json`.", "", END]
+    return "\n".join(lines)
+
+
+def update_results(text: str) -> None:
+    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    if BEGIN in old:
+        head, rest = old.split(BEGIN, 1)
+        new = head + text + rest.split(END, 1)[1]
+    else:
+        new = old.rstrip() + "\n\n## Heterogeneous reconstruction: cryolatent vs cryoDRGN\n\n" + text + "\n"
+    RESULTS.write_text(new)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--n-particles", type=int, default=4000)
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--zdim", type=int, default=8)
+    p.add_argument("--seed", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--modes", default="float32,bf16", help="cryolatent precisions to run")
+    p.add_argument("--skip-cryodrgn", action="store_true")
+    p.add_argument("--no-results", action="store_true", help="do not touch bench/RESULTS.md")
+    args = p.parse_args(argv)
+    data = make_dataset(args)
+    truth = ground_truth(data)
+    results = []
+    if not args.skip_cryodrgn:
+        results.append(run_cryodrgn(args, data, truth))
+        print(json.dumps({k: v for k, v in results[-1].items() if k != "per_bin"}, indent=1))
+    for mode in [m for m in args.modes.split(",") if m]:
+        results.append(run_ours(args, data, mode, truth))
+        print(json.dumps({k: v for k, v in results[-1].items() if k != "per_bin"}, indent=1))
+    (WORK / f"bench_n{args.n_particles}_e{args.epochs}.json").write_text(json.dumps(results, indent=1))
+    text = markdown(args, results)
+    print(text)
+    if not args.no_results:
+        update_results(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
