@@ -35,6 +35,7 @@ _OPTIONS = [
     ("--lr", "optim", "lr", float, "Adam learning rate"),
     ("--wd", "optim", "weight_decay", float, "Adam weight decay"),
     ("--beta", "optim", "beta", float, "KL weight (default 1/zdim)"),
+    ("--beta-warmup", "optim", "beta_warmup", float, "epochs over which the KL weight ramps up from 0"),
     ("--seed", "optim", "seed", int, "random seed"),
     ("--device", "runtime", "device", str, "auto, cpu, cuda, cuda:N"),
     ("--num-workers", "runtime", "num_workers", int, "data loader worker processes"),

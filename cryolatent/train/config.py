@@ -91,6 +91,9 @@ class OptimConfig:
         Adam training schedule (``batch_size`` per process under DDP).
     beta
         KL weight; default ``1 / zdim``.
+    beta_warmup
+        Epochs over which the KL weight ramps linearly from 0 to ``beta``
+        (KL annealing; 0: constant ``beta``, as cryoDRGN).
     seed
         Seeds model initialisation, shuffling and sampling.
     diverge_factor
@@ -102,6 +105,7 @@ class OptimConfig:
     lr: float = 1e-4
     weight_decay: float = 0.0
     beta: float | None = None
+    beta_warmup: float = 0.0
     seed: int = 0
     diverge_factor: float = 1e4
 
@@ -164,6 +168,7 @@ class TrainConfig:
             (o.batch_size >= 1, f"batch size must be >= 1, got {o.batch_size}"),
             (o.lr > 0, f"learning rate must be positive, got {o.lr}"),
             (o.beta is None or o.beta >= 0, f"beta must be >= 0, got {o.beta}"),
+            (o.beta_warmup >= 0, f"beta_warmup must be >= 0 epochs, got {o.beta_warmup}"),
             (self.runtime.num_workers >= 0, "num_workers must be >= 0"),
             (self.data.shuffle_block >= 1, "shuffle_block must be >= 1"),
             (bool(self.data.particles), "no particle file given"),

@@ -70,6 +70,14 @@ def autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
     return None
 
 
+def beta_at(beta: float, warmup_epochs: float, epoch: int, step: int, n_steps: int) -> float:
+    """KL weight at ``step`` of ``epoch`` (1-based): a linear ramp over ``warmup_epochs``, then ``beta``."""
+    if warmup_epochs <= 0:
+        return beta
+    progress = (epoch - 1 + step / max(n_steps, 1)) / warmup_epochs
+    return beta * min(1.0, progress)
+
+
 def build_from_config(config: TrainConfig, D: int) -> HetVAE:
     """The model a configuration describes, for box ``D``."""
     m = config.model
@@ -297,7 +305,8 @@ def _train(config, outdir, callbacks, resume, force, stack, progress, info, devi
             x, target = model_inputs(lattice, batch["images"], batch["trans_px"], config.model.enc_input)
             with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
                 pred, mu, logvar = net(x if model.zdim else None, batch["rots"], batch.get("ctf"))
-            loss, recon, kl = vae_loss(pred, target, mu, logvar, beta)
+            beta_t = beta_at(beta, opt_cfg.beta_warmup, epoch, step, len(sampler))
+            loss, recon, kl = vae_loss(pred, target, mu, logvar, beta_t)
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
