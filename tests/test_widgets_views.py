@@ -73,12 +73,41 @@ def test_gestures_in_quick_succession_are_applied_in_order_and_acked(state, sent
     assert [a["n"] for a in acks] == [len(i) for _, _, i in gestures]
     assert view.n_received == 30
     records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert records[0]["kind"] == "view"
+    records = [r for r in records if r["kind"] != "view"]
     assert [(r["kind"], r["seq"]) for r in records] == [(k, s) for k, s, _ in gestures]
     last_sel = [g for g in gestures if g[0] != "click"][-1][2]
     last_click = [g for g in gestures if g[0] == "click"][-1][2]
     assert set(state.kept_positions) == set(last_sel) == set(view.selectedpoints)
     assert state.current_point == last_click[0] == view.point
     assert state.history[-1]["kind"] in ("box", "lasso")
+
+
+def test_gesture_log_describes_the_view_and_defaults_to_env(state, tmp_path, monkeypatch):
+    log = tmp_path / "log.jsonl"
+    monkeypatch.setenv("CRYOLATENT_WIDGET_LOG", str(log))
+    view = ScatterView(state)  # log_path from the environment
+    assert view.log_path == str(log)
+    (rec,) = [json.loads(line) for line in log.read_text().splitlines()]
+    assert rec["kind"] == "view" and rec["embedding"] == state.embedding
+    np.testing.assert_allclose(np.c_[rec["x"], rec["y"]], state.xy)
+    codes = np.asarray(rec["labels"])
+    cats = np.asarray(rec["categories"])
+    assert state.colour_by == "kmeans"
+    np.testing.assert_array_equal(cats[codes], state.labels["kmeans"].astype(str))
+    # changing the axes logs the new coordinates; a non-categorical colour drops labels
+    state.set_axes("z", 2, 5)
+    state.colour_by = "defocus_A"
+    last = json.loads(log.read_text().splitlines()[-1])
+    assert last["kind"] == "view" and last["embedding"] == "z" and (last["x_dim"], last["y_dim"]) == (2, 5)
+    np.testing.assert_allclose(last["y"], state.embeddings["z"][:, 5])
+    assert "labels" not in last
+    # an explicit empty path turns the log off even with the variable set
+    before = log.read_text()
+    quiet = ScatterView(synthetic_state(n=50, seed=3), log_path="")
+    assert quiet.log_path is None and log.read_text() == before
+    monkeypatch.delenv("CRYOLATENT_WIDGET_LOG")
+    assert ScatterView(state).log_path is None
 
 
 def test_deselect_bad_gestures_and_plotly_request(state, sent):

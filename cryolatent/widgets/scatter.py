@@ -76,9 +76,15 @@ class ScatterView(PlotlyWidget):
     state
         The PanelState shown and updated.
     log_path
-        If given, every gesture received is appended as one JSON line
-        (``seq``, ``kind``, ``n``, ``indices``, ``n_kept``): a kernel-side record
-        for tests and debugging.
+        A gesture log for debugging and tests: a JSON-lines file to which every
+        gesture received is appended (``seq``, ``kind``, ``n``, ``indices``,
+        ``n_kept``, the ``range``/``lasso`` outline plotly reported, ``error``),
+        plus a ``{"kind": "view", "embedding", "x_dim", "y_dim", "x", "y"}``
+        record of the displayed coordinates when the view is created and
+        whenever the axes or colouring change (with ``labels``, category codes
+        per point, and ``categories`` when coloured by a categorical column).
+        Defaults to the environment variable ``CRYOLATENT_WIDGET_LOG``, so a
+        notebook can be logged without changing it; ``log_path=""`` disables it.
     """
 
     x = Bytes(b"").tag(sync=True)  # float32
@@ -100,12 +106,15 @@ class ScatterView(PlotlyWidget):
     def __init__(self, state: PanelState, *, log_path: str | os.PathLike | None = None, **kwargs):
         super().__init__(**kwargs)
         self.state = state
+        if log_path is None:
+            log_path = os.environ.get("CRYOLATENT_WIDGET_LOG")
         self.log_path = os.fspath(log_path) if log_path else None
         self._push_xy()
         self._push_colour()
         self._push_selection()
-        state.observe(lambda _: self._push_xy(), names=["embedding", "x_dim", "y_dim"])
-        state.observe(lambda _: self._push_colour(), names=["colour_by"])
+        self._log_view()
+        state.observe(lambda _: (self._push_xy(), self._log_view()), names=["embedding", "x_dim", "y_dim"])
+        state.observe(lambda _: (self._push_colour(), self._log_view()), names=["colour_by"])
         state.observe(lambda _: self._push_selection(), names=["selection", "filters"])
         state.observe(lambda c: setattr(self, "point", c["new"]), names=["current_point"])
 
@@ -167,6 +176,32 @@ class ScatterView(PlotlyWidget):
         self._log(content, idx, error)
         self.send({"type": "ack", "seq": seq, "view": content.get("view"), "n": int(idx.size), "error": error})
 
+    def _write_log(self, rec: dict) -> None:
+        with open(self.log_path, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+
+    def _log_view(self) -> None:
+        """Log the displayed coordinates (and category codes) as a ``"view"`` record."""
+        if not self.log_path:
+            return
+        s = self.state
+        xy = s.xy
+        rec = {
+            "kind": "view",
+            "embedding": s.embedding,
+            "x_dim": s.x_dim,
+            "y_dim": s.y_dim,
+            "x": xy[:, 0].tolist(),
+            "y": xy[:, 1].tolist(),
+            "colour_by": s.colour_by,
+        }
+        values, categorical, cats = s.colour_values()
+        if categorical:
+            rec["labels"] = values.astype(np.int64).tolist()
+            rec["categories"] = [str(c) for c in cats]
+        rec["time"] = time.time()
+        self._write_log(rec)
+
     def _log(self, content: dict, idx: np.ndarray, error: str) -> None:
         if not self.log_path:
             return
@@ -183,5 +218,4 @@ class ScatterView(PlotlyWidget):
             "error": error,
             "time": time.time(),
         }
-        with open(self.log_path, "a") as f:
-            f.write(json.dumps(rec) + "\n")
+        self._write_log(rec)

@@ -37,6 +37,3 @@ def chromium_browser():
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[2]
-
-# the notebook is driven in a real browser by test_browser_panel.py, not by nbval
-collect_ignore = ["widget_demo.ipynb"]

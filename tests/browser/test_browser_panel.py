@@ -1,10 +1,13 @@
 """The latent panel in a real browser: JupyterLab + headless Chromium (Playwright).
 
-Opens tests/browser/widget_demo.ipynb, runs all cells, clicks a point (a Mesh3d
+Opens notebooks/03_explore.ipynb on the ``tiny`` dataset (its run is trained here
+first, so the notebook only loads it), runs all cells, clicks a point (a Mesh3d
 appears), makes 10 quick box/lasso selections and checks that every one reached
-the kernel, in order, with the right points (the widget logs each gesture to a
-JSON-lines file), then exports the last selection and checks the index file.
-Also saves docs/images/explore_panel.png when missing or CRYOLATENT_SCREENSHOT=1.
+the kernel, in order, with the right points, then exports the last selection
+through the panel and checks the index file. The widget's gesture log
+(``CRYOLATENT_WIDGET_LOG``, JSON lines) records each gesture and the displayed
+coordinates. Also saves docs/images/explore_panel.png when missing or
+CRYOLATENT_SCREENSHOT=1.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import numpy as np
 import pytest
 from _browser_lab import jupyter_lab, read_jsonl
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(480)]
 
 N_GESTURES = 10
 SCATTER = ".cryolatent-scatter"
@@ -64,20 +67,63 @@ class Axes:
         return x0 + (px - self.left) / self.w * (x1 - x0), y1 - (py - self.top) / self.h * (y1 - y0)
 
 
-def _gestures(ax: Axes, centres: np.ndarray, rng: np.random.Generator) -> list[tuple[str, list]]:
-    """Alternating boxes and lassos (pixel vertices) around the blob ``centres`` (data)."""
+def _centres(xy: np.ndarray, labels: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+    """Gesture centres on actual points away from the plot's edges: per cluster the
+    point nearest the cluster's mean, or random points when there are too few."""
+    lo, hi = xy.min(0), xy.max(0)
+    inner = np.all((xy > lo + 0.1 * (hi - lo)) & (xy < hi - 0.1 * (hi - lo)), axis=1)
     out = []
+    for c in np.unique(labels) if labels is not None else []:
+        members = xy[(labels == c) & inner]
+        if len(members):
+            out.append(members[np.argmin(((members - members.mean(0)) ** 2).sum(1))])
+    if len(out) < 4:
+        out = list(xy[rng.choice(np.flatnonzero(inner), size=N_GESTURES, replace=False)])
+    return rng.permutation(np.array(out))
+
+
+def _outline(ax: Axes, centre, kind: str, rng: np.random.Generator) -> list[tuple[int, int]]:
+    """A box (2 corners) or lasso (8 vertices) in page pixels around the point ``centre``.
+
+    The outline stays inside the plot area and contains its centre point (the
+    centre is jittered by < 0.4 radius), so the gesture selects at least one particle."""
+    px, py = ax.to_px(*centre)
+    rx, ry = ax.w * rng.uniform(0.04, 0.12), ax.h * rng.uniform(0.04, 0.15)
+    rx = min(rx, (px - ax.left - 2) / 1.4, (ax.left + ax.w - 2 - px) / 1.4)
+    ry = min(ry, (py - ax.top - 2) / 1.4, (ax.top + ax.h - 2 - py) / 1.4)
+    cx = px + rx * rng.uniform(-0.4, 0.4)
+    cy = py + ry * rng.uniform(-0.4, 0.4)
+    if kind == "box":
+        pts = [(cx - rx, cy - ry), (cx + rx, cy + ry)]
+    else:
+        t = np.linspace(0, 2 * np.pi, 9)[:-1]
+        pts = [(cx + rx * np.cos(a), cy + ry * np.sin(a)) for a in t]
+    return [(round(x), round(y)) for x, y in pts]
+
+
+def _overlap(a, b, margin: float = 12) -> bool:
+    (ax0, ay0), (ax1, ay1) = np.min(a, 0), np.max(a, 0)
+    (bx0, by0), (bx1, by1) = np.min(b, 0), np.max(b, 0)
+    return ax0 - margin < bx1 and bx0 - margin < ax1 and ay0 - margin < by1 and by0 - margin < ay1
+
+
+def _gestures(ax: Axes, centres: np.ndarray, rng: np.random.Generator) -> list[tuple[str, list]]:
+    """Alternating boxes and lassos (pixel vertices) around ``centres`` (data, on points).
+
+    plotly keeps the last selection's outline active: a drag that starts on or in
+    it moves or reshapes that selection instead of drawing a new one. So each
+    outline is kept clear of the one before it."""
+    out: list[tuple[str, list]] = []
     for i in range(N_GESTURES):
-        cx, cy = ax.to_px(*centres[i % len(centres)])
-        cx += ax.w * rng.uniform(-0.05, 0.05)
-        cy += ax.h * rng.uniform(-0.05, 0.05)
-        rx, ry = ax.w * rng.uniform(0.04, 0.12), ax.h * rng.uniform(0.04, 0.15)
-        if i % 2 == 0:
-            pts = [(cx - rx, cy - ry), (cx + rx, cy + ry)]
+        kind = "box" if i % 2 == 0 else "lasso"
+        order = [i % len(centres), *rng.permutation(len(centres))]
+        for attempt in range(100):
+            pts = _outline(ax, centres[order[attempt % len(order)]], kind, rng)
+            if not out or not _overlap(pts, out[-1][1]):
+                break
         else:
-            t = np.linspace(0, 2 * np.pi, 9)[:-1]
-            pts = [(cx + rx * np.cos(a), cy + ry * np.sin(a)) for a in t]
-        out.append(("box" if i % 2 == 0 else "lasso", [(round(x), round(y)) for x, y in pts]))
+            raise AssertionError("could not place a gesture clear of the previous one")
+        out.append((kind, pts))
     return out
 
 
@@ -130,45 +176,71 @@ def _save_screenshot(locator, path) -> int:
     return path.stat().st_size
 
 
-def test_panel_in_browser(chromium_browser, tmp_path, repo_root):
+def _view(log) -> dict:
+    """The widget's last logged view: displayed ``xy`` and cluster ``labels`` (or None)."""
+    views = [r for r in read_jsonl(log) if r["kind"] == "view"]
+    assert views, "the scatter logged no view record"
+    v = views[-1]
+    labels = np.asarray(v["labels"]) if "labels" in v else None
+    return {"xy": np.c_[v["x"], v["y"]], "labels": labels, "embedding": v["embedding"]}
+
+
+def test_panel_in_browser(chromium_browser, tmp_path, repo_root, monkeypatch):
     from cryolatent.io import load_index
-    from cryolatent.widgets.state import synthetic_state
+    from cryolatent.latent import LatentSet
+    from cryolatent.notebook import ensure_run, settings
 
     log = tmp_path / "gestures.jsonl"
     export = tmp_path / "exported.pkl"
-    demo = synthetic_state(n=2000, box=32, seed=0)  # what the notebook shows
-    xy = demo.xy
-    labels = demo.labels["kmeans"]
-    centres = np.array([xy[labels == c].mean(0) for c in np.unique(labels)])
-    nb = repo_root / "tests" / "browser" / "widget_demo.ipynb"
-    with jupyter_lab(tmp_path, [nb], env={"CRYOLATENT_WIDGET_LOG": str(log)}) as (base, _root):
+    env = {
+        "CRYOLATENT_NB_DATASET": "tiny",
+        "CRYOLATENT_NB_EPOCHS": "3",
+        "CRYOLATENT_NB_WORKDIR": str(tmp_path / "work"),
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    t0 = time.monotonic()
+    nb_settings = settings()
+    ensure_run(nb_settings)  # the notebook finds the run and only loads it
+    orig_index = np.asarray(LatentSet.from_run(nb_settings.run).obs["orig_index"])
+    t_run = time.monotonic() - t0
+    nb = repo_root / "notebooks" / "03_explore.ipynb"
+    with jupyter_lab(tmp_path, [nb], env={**env, "CRYOLATENT_WIDGET_LOG": str(log)}) as (base, _root):
         page = chromium_browser.new_page(viewport={"width": 1500, "height": 1100})
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         console = open(tmp_path / "console.log", "w")
         page.on("console", lambda m: console.write(m.text + "\n"))
         try:
-            _run(page, base, xy, centres, log, export, tmp_path, repo_root, errors)
+            _run(page, base, nb.name, log, export, tmp_path, repo_root, errors)
         except Exception:
             page.screenshot(path=str(tmp_path / "failure.png"))
             raise
         finally:
             page.close()
+            console.close()
     ids = load_index(export)
-    last = read_jsonl(log)[-1]
-    np.testing.assert_array_equal(np.sort(ids), np.sort(last["indices"]))
+    last = [r for r in read_jsonl(log) if r["kind"] in ("box", "lasso")][-1]
+    np.testing.assert_array_equal(np.sort(ids), np.sort(orig_index[last["indices"]]))
+    print(f"run prepared in {t_run:.1f} s")
 
 
-def _run(page, base, xy, centres, log, export, tmp_path, repo_root, errors):
+def _run(page, base, nb_name, log, export, tmp_path, repo_root, errors):
     t0 = time.monotonic()
-    page.goto(f"{base}/lab/tree/widget_demo.ipynb?reset", wait_until="domcontentloaded")
+    page.goto(f"{base}/lab/tree/{nb_name}?reset", wait_until="domcontentloaded")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
     # Run All before the kernel session is up is silently dropped: wait for "| Idle"
     idle = page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"\| Idle"))
     idle.first.wait_for(timeout=60_000)
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_text("Run All Cells", exact=True).click()
-    page.wait_for_selector(f"{SCATTER}[data-ready='1']", timeout=60_000)
+    # the notebook embeds (PCA, UMAP) and clusters before the panel cell
+    page.wait_for_selector(f"{SCATTER}[data-ready='1']", timeout=240_000)
+    view = _view(log)
+    xy = view["xy"]
+    assert len(xy) == 200 and view["embedding"] == "umap", (len(xy), view["embedding"])
+    assert view["labels"] is not None and len(np.unique(view["labels"])) > 1, "no clusters in the view"
+    centres = _centres(xy, view["labels"], np.random.default_rng(1))
     scatter = page.locator(SCATTER)
     scatter.scroll_into_view_if_needed()
     page.wait_for_timeout(300)
