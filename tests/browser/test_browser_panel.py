@@ -108,22 +108,26 @@ def _overlap(a, b, margin: float = 12) -> bool:
 
 
 def _gestures(ax: Axes, centres: np.ndarray, rng: np.random.Generator) -> list[tuple[str, list]]:
-    """Alternating boxes and lassos (pixel vertices) around ``centres`` (data, on points).
+    """Pairs of a box and then a lasso around the same point (page pixels).
 
-    plotly keeps the last selection's outline active: a drag that starts on or in
-    it moves or reshapes that selection instead of drawing a new one. So each
-    outline is kept clear of the one before it."""
+    Each lasso starts *inside* the box drawn just before it: plotly would take such
+    a drag as an edit of the previous selection if the widget left that outline
+    active, so this checks that every drag makes a new selection. The pairs are
+    placed clear of each other so that their counts differ."""
     out: list[tuple[str, list]] = []
-    for i in range(N_GESTURES):
-        kind = "box" if i % 2 == 0 else "lasso"
-        order = [i % len(centres), *rng.permutation(len(centres))]
+    t = np.linspace(0, 2 * np.pi, 9)[:-1]
+    for i in range(0, N_GESTURES, 2):
+        order = [(i // 2) % len(centres), *rng.permutation(len(centres))]
         for attempt in range(100):
-            pts = _outline(ax, centres[order[attempt % len(order)]], kind, rng)
-            if not out or not _overlap(pts, out[-1][1]):
+            box = _outline(ax, centres[order[attempt % len(order)]], "box", rng)
+            if not out or not _overlap(box, out[-1][1]):
                 break
         else:
-            raise AssertionError("could not place a gesture clear of the previous one")
-        out.append((kind, pts))
+            raise AssertionError("could not place a gesture clear of the previous pair")
+        (x0, y0), (x1, y1) = box
+        cx, cy, rx, ry = (x0 + x1) / 2, (y0 + y1) / 2, 0.6 * (x1 - x0) / 2, 0.6 * (y1 - y0) / 2
+        lasso = [(round(cx + rx * np.cos(a)), round(cy + ry * np.sin(a))) for a in t]
+        out += [("box", box), ("lasso", lasso)]
     return out
 
 
