@@ -58,14 +58,11 @@ def train_config(nb: NotebookSettings | None = None, zdim: int = 8, ind: str | o
     The ``tiny`` dataset gets small networks (2 x 128) so CI stays fast; otherwise
     3 x 256 encoder and decoder, as in the benchmark. ``ind`` selects particles.
     """
-    from .train.config import DataConfig, ModelConfig, OptimConfig, TrainConfig
+    from .train.config import TrainConfig
 
     nb = nb or settings()
     width, layers = (128, 2) if nb.dataset == "tiny" else (256, 3)
-    data = DataConfig(particles=str(nb.data / "particles.mrcs"), poses=str(nb.data / "poses.pkl"),
-                      ctf=str(nb.data / "ctf.pkl"), ind=None if ind is None else str(ind))
-    model = ModelConfig(zdim=zdim, enc_dim=width, enc_layers=layers, dec_dim=width, dec_layers=layers)
-    return TrainConfig(data=data, model=model, optim=OptimConfig(epochs=nb.epochs))
+    return TrainConfig.for_dataset(nb.data, zdim=zdim, width=width, layers=layers, epochs=nb.epochs, ind=ind)
 
 
 def ensure_run(nb: NotebookSettings | None = None):

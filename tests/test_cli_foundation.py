@@ -82,8 +82,10 @@ def test_simulate_cli(tmp_path):
 
 
 def test_demo_runs_on_the_tiny_manifest_entry(tmp_path, capsys):
-    assert main(["demo", "-o", str(tmp_path / "demo"), "--dataset", "tiny", "--no-progress"]) == 0
-    assert "consensus map" in capsys.readouterr().out
-    for name in ("data/particles.mrcs", "consensus.mrc", "consensus_half_a.mrc", "consensus_vs_truth.png"):
+    assert main(["demo", "-o", str(tmp_path / "demo"), "--dataset", "tiny", "--epochs", "1", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "consensus map" in out and "mean FSC-AUC" in out
+    for name in ("data/particles.mrcs", "consensus.mrc", "consensus_half_a.mrc", "consensus_vs_truth.png",
+                 "run/z.npy", "run/weights.pt", "analysis/index.html"):
         assert (tmp_path / "demo" / name).exists()
     assert main(["demo", "-o", str(tmp_path / "demo"), "--dataset", "tiny", "--no-progress"]) == 1

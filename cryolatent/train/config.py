@@ -145,6 +145,25 @@ class TrainConfig:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     version: str = __version__
 
+    @classmethod
+    def for_dataset(
+        cls,
+        data_dir: str | os.PathLike,
+        zdim: int = 8,
+        width: int = 256,
+        layers: int = 3,
+        epochs: int = 20,
+        ind: str | os.PathLike | None = None,
+    ) -> "TrainConfig":
+        """A configuration for a folder as ``cryolatent simulate`` writes it
+        (``particles.mrcs``, ``poses.pkl``, ``ctf.pkl``), with encoder and decoder
+        of ``layers`` x ``width``."""
+        d = os.fspath(data_dir)
+        data = DataConfig(particles=os.path.join(d, "particles.mrcs"), poses=os.path.join(d, "poses.pkl"),
+                          ctf=os.path.join(d, "ctf.pkl"), ind=None if ind is None else os.fspath(ind))
+        model = ModelConfig(zdim=zdim, enc_dim=width, enc_layers=layers, dec_dim=width, dec_layers=layers)
+        return cls(data=data, model=model, optim=OptimConfig(epochs=epochs))
+
     @property
     def beta(self) -> float:
         """The KL weight in use (``1 / zdim`` unless set)."""
