@@ -16,6 +16,8 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("particles", nargs="?", default=None, help="particles (default: the training set)")
     parser.add_argument("-o", "--output", required=True, help="output .npy file")
     parser.add_argument("--poses", default=None, help="poses (default: the run's, for its particles)")
+    parser.add_argument("--ctf", default=None, help="CTF parameters (default: the run's, for its particles; "
+                        "else from a .star/.cs PARTICLES)")
     parser.add_argument("--ind", default=None, help="index file of the particles to embed")
     parser.add_argument("--datadir", default=None, help="folder of the stacks named in a .star/.cs")
     parser.add_argument("--epoch", type=int, default=None, help="checkpoint epoch (default: latest)")
@@ -30,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from ..train.evaluate import embed
 
     check_writable(args.output, args.force)
-    z = embed(args.outdir, args.particles, poses=args.poses, ind=args.ind, datadir=args.datadir,
+    z = embed(args.outdir, args.particles, poses=args.poses, ctf=args.ctf, ind=args.ind, datadir=args.datadir,
               epoch=args.epoch, batch_size=args.batch_size, device=args.device)
     with atomic_path(args.output, args.force) as tmp:
         with open(tmp, "wb") as fh:

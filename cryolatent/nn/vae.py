@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..ctf import ctf_from_params
 from ..lattice import Lattice
 from .decoder import CoordinateDecoder, render
 from .encoder import Encoder
@@ -39,8 +40,16 @@ class HetVAE(nn.Module):
         """Latent dimension (0 for a homogeneous model)."""
         return self.decoder.zdim
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(B, in_dim)`` encoder input -> ``mu, logvar`` (float32)."""
+    def encode(self, x: torch.Tensor, ctf_params: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, in_dim)`` encoder input -> ``mu, logvar`` (float32).
+
+        With ``ctf_params``, masked Hartley input is first phase-flipped (multiplied
+        by the sign of each particle's CTF), as cryoDRGN does, so that the encoder
+        does not have to learn the defocus-dependent contrast reversals.
+        """
+        if ctf_params is not None and x.shape[-1] == self.lattice.n_masked:
+            with torch.autocast(x.device.type, enabled=False):
+                x = x * torch.sign(ctf_from_params(self.lattice.masked_freqs, ctf_params.float()))
         mu, logvar = self.encoder(x)
         return mu.float(), logvar.float()
 
@@ -68,7 +77,7 @@ class HetVAE(nn.Module):
         """
         if self.encoder is None:
             return self.decode(rots, None, ctf_params), None, None
-        mu, logvar = self.encode(x)
+        mu, logvar = self.encode(x, ctf_params)
         z = self.reparameterize(mu, logvar) if sample else mu
         return self.decode(rots, z, ctf_params), mu, logvar
 

@@ -76,7 +76,7 @@ class ModelConfig:
     enc_layers: int = 3
     dec_dim: int = 1024
     dec_layers: int = 3
-    pe_type: str = "geom_lowf"
+    pe_type: str = "gaussian"
     pe_dim: int | None = None
     enc_input: str = "hartley"
 

@@ -54,7 +54,7 @@ def encode_stack(model, data: ParticleData, config: TrainConfig, device: torch.d
     for batch in loader:
         batch = {k: v.to(device) for k, v in batch.items()}
         x, _ = model_inputs(model.lattice, batch["images"], batch.get("trans_px"), config.model.enc_input)
-        mu, logvar = model.encode(x)
+        mu, logvar = model.encode(x, batch.get("ctf"))
         mus.append(mu.cpu())
         logvars.append(logvar.cpu())
     return torch.cat(mus).numpy().astype(np.float32), torch.cat(logvars).numpy().astype(np.float32)
@@ -102,6 +102,7 @@ def embed(
     if particles is None or (isinstance(particles, (str, os.PathLike)) and Path(particles) == Path(d.particles)):
         particles = particles or d.particles
         poses = d.poses if poses is None else poses
+        ctf = d.ctf if ctf is None else ctf
         ind = d.ind if ind is None else ind
         datadir = d.datadir if datadir is None else datadir
     if isinstance(particles, (str, os.PathLike)):
