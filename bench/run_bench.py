@@ -121,7 +121,12 @@ def run_cryodrgn(args, data: Path, truth: dict) -> dict:
     out = WORK / f"cryodrgn_n{args.n_particles}_e{args.epochs}"
     ref = [sys.executable, str(BENCH / "cryodrgn_reference.py"), str(data), "--epochs", str(args.epochs),
            "--zdim", str(args.zdim), "-o", str(out), "--threads", str(args.threads), "--nice", "0"]
-    child = run_child(ref + ["--force", "--no-eval"], WORK / "logs" / "cryodrgn_train.log", thread_env(args.threads))
+    if args.reuse_cryodrgn and (out / "summary.json").exists():
+        tv = json.loads((out / "summary.json").read_text())["train_vae"]
+        child = {"wall_s": tv.get("wall_s"), "peak_rss_mib": tv.get("peak_rss_mib"), "cpu_s": tv.get("cpu_s"),
+                 "command": tv.get("command"), "reused": True}
+    else:
+        child = run_child(ref + ["--force", "--no-eval"], WORK / "logs" / "cryodrgn_train.log", thread_env(args.threads))
     summary = json.loads((out / "summary.json").read_text())
     z = np.asarray(clio.load_pkl(summary["outputs"]["z_pkl"]), dtype=np.float64)
     medians = metrics.median_latents(z, truth["label"])
@@ -181,6 +186,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--modes", default="float32,bf16", help="cryolatent precisions to run")
     p.add_argument("--skip-cryodrgn", action="store_true")
+    p.add_argument("--reuse-cryodrgn", action="store_true",
+                   help="score the cryoDRGN run of an earlier invocation instead of training it again")
     p.add_argument("--no-results", action="store_true", help="do not touch bench/RESULTS.md")
     args = p.parse_args(argv)
     data = make_dataset(args)
@@ -192,7 +199,8 @@ def main(argv=None) -> int:
     for mode in [m for m in args.modes.split(",") if m]:
         results.append(run_ours(args, data, mode, truth))
         print(json.dumps({k: v for k, v in results[-1].items() if k != "per_bin"}, indent=1))
-    (WORK / f"bench_n{args.n_particles}_e{args.epochs}.json").write_text(json.dumps(results, indent=1))
+    name = f"bench_n{args.n_particles}_e{args.epochs}.json" if not args.no_results else "bench_scratch.json"
+    (WORK / name).write_text(json.dumps(results, indent=1))
     text = markdown(args, results)
     print(text)
     if not args.no_results:
