@@ -54,13 +54,13 @@ class Preprocessor:
     def __post_init__(self) -> None:
         self._window = window_mask(self.D, self.window_in, self.window_out) if self.window else None
 
-    def hartley(self, images) -> torch.Tensor:
+    def hartley(self, images, window: bool = True) -> torch.Tensor:
         """``(n, D, D)`` real images -> ``(n, D+1, D+1)`` float32 Hartley images (not normalised)."""
         x = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
         x = x.float()
         if x.shape[-2:] != (self.D, self.D):
             raise ValueError(f"expected images of {self.D}x{self.D} pixels, got {tuple(x.shape[-2:])}")
-        if self._window is not None:
+        if self._window is not None and window:
             x = x * self._window
         if self.invert:
             x = -x
@@ -71,8 +71,13 @@ class Preprocessor:
         return self.hartley(images) / self.std
 
     def fit_std(self, images) -> float:
-        """Set (and return) ``std`` from a sample of images."""
-        h = self.hartley(images).double()
+        """Set (and return) ``std`` from a sample of images.
+
+        As in cryoDRGN, the standard deviation is that of the un-windowed Hartley
+        images, so windowed training data have a variance below 1 (about the
+        window's area fraction) and the KL term keeps cryoDRGN's relative weight.
+        """
+        h = self.hartley(images, window=False).double()
         self.std = float(h.std())
         if not np.isfinite(self.std) or self.std <= 0:
             raise ValueError("the images have zero or non-finite variance")
