@@ -227,10 +227,6 @@ function renderScatter({ model, el }) {
         ? { lasso: { x: Array.from(ev.lassoPoints.x), y: Array.from(ev.lassoPoints.y) } }
         : ev.range ? { range: { x: Array.from(ev.range.x), y: Array.from(ev.range.y) } } : {};
       send(kind, idx, extra);
-      // Drop plotly's outline of this selection: left active, a drag that starts
-      // inside it would edit that selection instead of drawing a new one (the
-      // selected points stay highlighted through the state pushed from Python).
-      setTimeout(() => { if (!dragging) Plotly.relayout(gd, { selections: [] }); }, 0);
     });
     gd.on("plotly_click", (ev) => {
       const p = ev && ev.points && ev.points.find((q) => q.curveNumber === 0);

@@ -108,26 +108,22 @@ def _overlap(a, b, margin: float = 12) -> bool:
 
 
 def _gestures(ax: Axes, centres: np.ndarray, rng: np.random.Generator) -> list[tuple[str, list]]:
-    """Pairs of a box and then a lasso around the same point (page pixels).
+    """Alternating boxes and lassos (pixel vertices) around ``centres`` (data, on points).
 
-    Each lasso starts *inside* the box drawn just before it: plotly would take such
-    a drag as an edit of the previous selection if the widget left that outline
-    active, so this checks that every drag makes a new selection. The pairs are
-    placed clear of each other so that their counts differ."""
+    plotly keeps the last selection's outline active: a drag that starts on or in
+    it moves or reshapes that selection instead of drawing a new one. So each
+    outline is kept clear of the one before it."""
     out: list[tuple[str, list]] = []
-    t = np.linspace(0, 2 * np.pi, 9)[:-1]
-    for i in range(0, N_GESTURES, 2):
-        order = [(i // 2) % len(centres), *rng.permutation(len(centres))]
+    for i in range(N_GESTURES):
+        kind = "box" if i % 2 == 0 else "lasso"
+        order = [i % len(centres), *rng.permutation(len(centres))]
         for attempt in range(100):
-            box = _outline(ax, centres[order[attempt % len(order)]], "box", rng)
-            if not out or not _overlap(box, out[-1][1]):
+            pts = _outline(ax, centres[order[attempt % len(order)]], kind, rng)
+            if not out or not _overlap(pts, out[-1][1]):
                 break
         else:
-            raise AssertionError("could not place a gesture clear of the previous pair")
-        (x0, y0), (x1, y1) = box
-        cx, cy, rx, ry = (x0 + x1) / 2, (y0 + y1) / 2, 0.6 * (x1 - x0) / 2, 0.6 * (y1 - y0) / 2
-        lasso = [(round(cx + rx * np.cos(a)), round(cy + ry * np.sin(a))) for a in t]
-        out += [("box", box), ("lasso", lasso)]
+            raise AssertionError("could not place a gesture clear of the previous one")
+        out.append((kind, pts))
     return out
 
 
@@ -267,10 +263,13 @@ def _run(page, base, nb_name, log, export, tmp_path, repo_root, errors):
     # 10 quick box/lasso selections, no waiting in between
     gestures = _gestures(ax, centres, np.random.default_rng(1))
     sent0, _ = page.evaluate(COUNTS)
-    for kind, pts in gestures:
+    for i, (kind, pts) in enumerate(gestures):
         mode = "select" if kind == "box" else "lasso"
         assert page.evaluate(SET_DRAGMODE, mode) == mode
         _drag(page, kind, pts)
+        # switch tools only once the previous gesture is in: switching plotly's dragmode
+        # while the panel redraws the last selection can turn a lasso into a box
+        _wait(lambda: page.evaluate(COUNTS)[1] >= sent0 + i + 1, 30, f"the ack of gesture {i + 1}")
     _wait(lambda: page.evaluate(COUNTS) == [sent0 + N_GESTURES] * 2, 30, "acks for every gesture")
     records = [r for r in read_jsonl(log) if r["kind"] in ("box", "lasso")]
     assert [r["kind"] for r in records] == [k for k, _ in gestures]
