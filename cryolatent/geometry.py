@@ -8,7 +8,6 @@ frequency row vector ``k2 = (kx, ky, 0)`` to the volume frequency ``k2 @ R``;
 from __future__ import annotations
 
 import numpy as np
-import torch
 from scipy.spatial.transform import Rotation
 
 
@@ -77,15 +76,3 @@ def frequency_grid(D: int, ndim: int = 2) -> np.ndarray:
     k = (np.arange(D) - D // 2) / D
     axes = np.meshgrid(*([k] * ndim), indexing="ij")  # axes[0] varies along the first array axis
     return np.stack(axes[::-1], axis=-1)
-
-
-def circular_mask(D: int, radius: float | None = None) -> np.ndarray:
-    """Boolean ``(D, D)`` mask of frequencies with ``|k| * D <= radius`` (default D//2)."""
-    radius = D // 2 if radius is None else radius
-    k = frequency_grid(D, 2) * D
-    return (k**2).sum(-1) <= radius**2
-
-
-def rotate_coords(coords: torch.Tensor, rots: torch.Tensor) -> torch.Tensor:
-    """Rotate lattice coordinates: ``(M, 3)`` x ``(B, 3, 3)`` -> ``(B, M, 3)`` (``coords @ R``)."""
-    return coords @ rots

@@ -53,11 +53,10 @@ def sphere_mask(D: int, radius: float | None = None, width: float = 3.0) -> np.n
     np.ndarray
         ``(D, D, D)`` float32 in [0, 1].
     """
+    from ..fsc import soft_sphere_mask
+
     radius = 0.4 * D if radius is None else float(radius)
-    x = np.arange(D) - D // 2
-    r = np.sqrt(x[:, None, None] ** 2 + x[None, :, None] ** 2 + x[None, None, :] ** 2)
-    edge = np.clip((r - radius) / max(width, 1e-6), 0.0, 1.0)
-    return (0.5 * (1 + np.cos(np.pi * edge))).astype(np.float32)
+    return soft_sphere_mask(D, radius, max(width, 1e-6))
 
 
 def threshold_mask(vols: np.ndarray, percentile: float = 99.0, dilate: int = 2) -> np.ndarray:
