@@ -43,15 +43,14 @@ def run_demo(
     rec = reconstruct(data / "particles.mrcs", outdir / "consensus.mrc", poses=data / "poses.pkl",
                       ctf=data / "ctf.pkl", progress=progress)
     # the consensus of a heterogeneous set, against the mean ground-truth map
-    truth = np.mean([clio.read_volume(p)[0] for p in sorted((data / "gt_volumes").glob("vol_*.mrc"))], axis=0)
-    vs_truth = fsc(rec.volume, truth, apix=rec.apix)
+    volumes = np.stack([clio.read_volume(p)[0] for p in sorted((data / "gt_volumes").glob("vol_*.mrc"))])
+    vs_truth = fsc(rec.volume, volumes.mean(0), apix=rec.apix)
     plot_fsc({"half-maps": rec.fsc, "map vs mean truth": vs_truth},
              path=outdir / "consensus_vs_truth.png", title="embedded default: consensus map")
     config = TrainConfig.for_dataset(data, epochs=epochs)
     run = train(config, outdir / "run", progress=progress)
     analyze(outdir / "run", outdir / "analysis", k=8)
     gt = np.load(data / "ground_truth.npz")
-    volumes = np.stack([clio.read_volume(p)[0] for p in sorted((data / "gt_volumes").glob("vol_*.mrc"))])
     scores = per_conformation_fsc(run.z(), gt["label"], volumes, lambda z: eval_volumes(run.outdir, z), apix=rec.apix)
     return {
         "outdir": outdir,
