@@ -98,42 +98,46 @@ def score(z: np.ndarray, truth: dict, decode, apix: float) -> dict:
     }
 
 
-def run_ours(args, data: Path, mode: str, truth: dict) -> dict:
+def run_ours(args, data: Path, mode: str, truth: dict, train_seed: int = 0) -> dict:
     from cryolatent.train.evaluate import eval_volumes
 
-    out = WORK / f"ours_{mode}_n{args.n_particles}_e{args.epochs}"
+    out = WORK / f"ours_{mode}{args.tag}_n{args.n_particles}_e{args.epochs}_s{train_seed}"
     cmd = [str(ROOT / ".venv/bin/cryolatent"), "train", str(data / "particles.mrcs"), "--poses", str(data / "poses.pkl"),
            "--ctf", str(data / "ctf.pkl"), "--zdim", str(args.zdim), "--enc-dim", "256", "--enc-layers", "3",
            "--dec-dim", "256", "--dec-layers", "3", "--batch-size", "8", "--epochs", str(args.epochs),
-           "--seed", "0", "-o", str(out), "--force", "--no-progress", "--amp" if mode == "bf16" else "--no-amp"]
-    child = run_child(cmd, WORK / "logs" / f"train_{mode}.log", thread_env(args.threads))
+           "--seed", str(train_seed), "-o", str(out), "--force", "--no-progress",
+           "--amp" if mode == "bf16" else "--no-amp", *shlex.split(args.ours_args)]
+    child = run_child(cmd, WORK / "logs" / f"train_{mode}{args.tag}_s{train_seed}.log", thread_env(args.threads))
     with open(out / "train_log.csv") as fh:
         log = list(csv.DictReader(fh))
     secs = [float(r["seconds"]) for r in log]
     z = np.load(out / "z.npy")
-    result = {"method": f"cryolatent {mode}", **child,
+    result = {"method": f"cryolatent {mode}", "train_seed": train_seed, **child,
               "epoch_s": secs, "particles_per_s": round(args.n_particles / float(np.median(secs)), 1)}
     result.update(score(z, truth, lambda zz: eval_volumes(out, zz), apix=3.0))
     return result
 
 
-def run_cryodrgn(args, data: Path, truth: dict) -> dict:
-    out = WORK / f"cryodrgn_n{args.n_particles}_e{args.epochs}"
+def run_cryodrgn(args, data: Path, truth: dict, train_seed: int = 0) -> dict:
+    out = WORK / f"cryodrgn_n{args.n_particles}_e{args.epochs}_s{train_seed}"
     ref = [sys.executable, str(BENCH / "cryodrgn_reference.py"), str(data), "--epochs", str(args.epochs),
-           "--zdim", str(args.zdim), "-o", str(out), "--threads", str(args.threads), "--nice", "0"]
+           "--zdim", str(args.zdim), "-o", str(out), "--threads", str(args.threads), "--nice", "0",
+           "--seed", str(train_seed)]
     if args.reuse_cryodrgn and (out / "summary.json").exists():
         tv = json.loads((out / "summary.json").read_text())["train_vae"]
         child = {"wall_s": tv.get("wall_s"), "peak_rss_mib": tv.get("peak_rss_mib"), "cpu_s": tv.get("cpu_s"),
                  "command": tv.get("command"), "reused": True}
     else:
-        child = run_child(ref + ["--force", "--no-eval"], WORK / "logs" / "cryodrgn_train.log", thread_env(args.threads))
+        child = run_child(ref + ["--force", "--no-eval"], WORK / "logs" / f"cryodrgn_train_s{train_seed}.log",
+                          thread_env(args.threads))
     summary = json.loads((out / "summary.json").read_text())
     z = np.asarray(clio.load_pkl(summary["outputs"]["z_pkl"]), dtype=np.float64)
     medians = metrics.median_latents(z, truth["label"])
     keys = sorted(medians)
     zfile = out / "bin_median_z.txt"
     np.savetxt(zfile, np.stack([medians[k] for k in keys]))
-    run_child(ref + ["--reuse", "--zfile", str(zfile)], WORK / "logs" / "cryodrgn_eval.log", thread_env(args.threads))
+    run_child(ref + ["--reuse", "--zfile", str(zfile)], WORK / "logs" / f"cryodrgn_eval_s{train_seed}.log",
+              thread_env(args.threads))
     summary = json.loads((out / "summary.json").read_text())
     vol_paths = [v["path"] for v in summary["eval_vol"]["volumes"]]
     vols = {tuple(np.round(medians[k], 6)): clio.read_volume(p)[0] for k, p in zip(keys, vol_paths)}
@@ -142,28 +146,47 @@ def run_cryodrgn(args, data: Path, truth: dict) -> dict:
         return np.stack([vols[tuple(np.round(row, 6))] for row in zz])
 
     epochs = [e["train_s"] for e in summary["train_vae"]["epochs"]]
-    result = {"method": "cryoDRGN 4.3.1", **child, "peak_rss_mib": summary["train_vae"].get("peak_rss_mib"),
+    result = {"method": "cryoDRGN 4.3.1", "train_seed": train_seed, **child, "peak_rss_mib": summary["train_vae"].get("peak_rss_mib"),
               "epoch_s": epochs,
               "particles_per_s": round(args.n_particles / float(np.median(epochs)), 1) if epochs else None}
     result.update(score(z, truth, decode, apix=3.0))
     return result
 
 
+def _row(label: str, seed: str, rs: list[dict]) -> str:
+    """One table row; several runs (seeds) are averaged."""
+    def mean(key):
+        return float(np.mean([r[key] for r in rs]))
+
+    med = float(np.mean([np.median(r["epoch_s"]) for r in rs if r["epoch_s"]] or [np.nan]))
+    cpu = [r["cpu_s"] for r in rs if r.get("cpu_s") is not None]
+    return (f"| {label} | {seed} | {med:.1f} | {mean('particles_per_s'):.1f} | "
+            f"{np.mean(cpu) if cpu else float('nan'):.0f} | {max(r['peak_rss_mib'] for r in rs)} | "
+            f"{mean('fsc_auc_mean'):.3f} ({mean('fsc_auc_min'):.3f}) | {mean('res05_mean_A'):.2f} | "
+            f"{mean('pc1_spearman_t'):.3f} | {mean('state_accuracy'):.3f} |")
+
+
 def markdown(args, results: list[dict]) -> str:
     lines = [BEGIN, "", f"Generated by `bench/run_bench.py` on {dt.datetime.now().isoformat(timespec='seconds')} "
-             f"({platform.processor() or platform.machine()}, {os.cpu_count()} cores, {args.threads} threads each).", "",
+             f"({platform.processor() or platform.machine()}, {os.cpu_count()} cores, {args.threads} threads each, "
+             "one run at a time).", "",
              "```", "  ".join(shlex.quote(a) for a in [".venv/bin/python", "bench/run_bench.py"] + sys.argv[1:]), "```", "",
              f"Dataset: {args.n_particles} particles of the built-in molecule (10 hinge bins x 2 states), box 64, "
              f"3 A/px, SNR 0.1; zdim {args.zdim}, encoder and decoder 3 x 256, batch 8, {args.epochs} epochs.", "",
-             "| method | s/epoch (median) | particles/s | peak RSS (MiB) | FSC-AUC mean (min) | FSC 0.5 mean (A) "
-             "| PC1 Spearman t | state accuracy |", "|---|---|---|---|---|---|---|---|"]
-    for r in results:
-        med = float(np.median(r["epoch_s"])) if r["epoch_s"] else float("nan")
-        lines.append(f"| {r['method']} | {med:.1f} | {r['particles_per_s']} | {r['peak_rss_mib']} | "
-                     f"{r['fsc_auc_mean']:.3f} ({r['fsc_auc_min']:.3f}) | {r['res05_mean_A']:.1f} | "
-                     f"{r['pc1_spearman_t']:.3f} | {r['state_accuracy']:.3f} |")
-    lines += ["", "Per-epoch seconds are each program's own training time per epoch; raw numbers in "
-              f"`bench/work/bench_n{args.n_particles}_e{args.epochs}.json`.", "", END]
+             "| method | training seed | s/epoch (median) | particles/s | CPU s (whole run) | peak RSS (MiB) "
+             "| FSC-AUC mean (min) | FSC 0.5 mean (A) | PC1 Spearman t | state accuracy |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    methods = list(dict.fromkeys(r["method"] for r in results))
+    for method in methods:
+        rs = [r for r in results if r["method"] == method]
+        for r in rs:
+            lines.append(_row(method, str(r.get("train_seed", 0)), [r]))
+        if len(rs) > 1:
+            lines.append(_row(f"**{method}, mean**", f"{len(rs)} seeds", rs))
+    name = f"bench_n{args.n_particles}_e{args.epochs}.json"
+    lines += ["", "Per-epoch seconds are each program's own training time per epoch (particles/s = particles / "
+              "median epoch); CPU s counts the whole training process (start-up, data loading, cryoDRGN's "
+              f"per-epoch z pass). Raw numbers in `bench/work/{name}`.", "", END]
     return "\n".join(lines)
 
 
@@ -188,17 +211,22 @@ def main(argv=None) -> int:
     p.add_argument("--skip-cryodrgn", action="store_true")
     p.add_argument("--reuse-cryodrgn", action="store_true",
                    help="score the cryoDRGN run of an earlier invocation instead of training it again")
+    p.add_argument("--train-seeds", default="0",
+                   help="comma-separated training seeds; each method is trained once per seed")
+    p.add_argument("--ours-args", default="", help="extra flags for `cryolatent train` (e.g. '--include-dc')")
+    p.add_argument("--tag", default="", help="suffix for cryolatent's output folders (to keep variants apart)")
     p.add_argument("--no-results", action="store_true", help="do not touch bench/RESULTS.md")
     args = p.parse_args(argv)
     data = make_dataset(args)
     truth = ground_truth(data)
     results = []
-    if not args.skip_cryodrgn:
-        results.append(run_cryodrgn(args, data, truth))
-        print(json.dumps({k: v for k, v in results[-1].items() if k != "per_bin"}, indent=1))
-    for mode in [m for m in args.modes.split(",") if m]:
-        results.append(run_ours(args, data, mode, truth))
-        print(json.dumps({k: v for k, v in results[-1].items() if k != "per_bin"}, indent=1))
+    for train_seed in [int(s) for s in args.train_seeds.split(",")]:
+        if not args.skip_cryodrgn:
+            results.append(run_cryodrgn(args, data, truth, train_seed))
+            print(json.dumps({k: v for k, v in results[-1].items() if k != "per_bin"}, indent=1), flush=True)
+        for mode in [m for m in args.modes.split(",") if m]:
+            results.append(run_ours(args, data, mode, truth, train_seed))
+            print(json.dumps({k: v for k, v in results[-1].items() if k != "per_bin"}, indent=1), flush=True)
     name = f"bench_n{args.n_particles}_e{args.epochs}.json" if not args.no_results else "bench_scratch.json"
     (WORK / name).write_text(json.dumps(results, indent=1))
     text = markdown(args, results)

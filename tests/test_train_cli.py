@@ -143,3 +143,17 @@ def test_corrupt_checkpoint_cli(trained, tmp_path, capsys):
     _one_line_error(capsys, "corrupt or unreadable checkpoint")
     assert main(["embed", str(copy), "-o", str(tmp_path / "z.npy")]) == 1
     _one_line_error(capsys, "corrupt or unreadable checkpoint")
+
+
+def test_include_dc_flag_reaches_the_config(dataset, tmp_path):
+    import yaml
+
+    particles, poses, ctf = dataset
+    for flag, expected in (("--include-dc", False), (None, True)):
+        out = tmp_path / f"run_{expected}"
+        args = ["train", str(particles), "--poses", str(poses), "--ctf", str(ctf), "--zdim", "2",
+                "--epochs", "1", "--batch-size", "20", "-o", str(out), *TINY]
+        assert main(args + ([flag] if flag else [])) == 0
+        cfg = yaml.safe_load((out / "config.yaml").read_text())
+        assert cfg["model"]["ignore_dc"] is expected
+

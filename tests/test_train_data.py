@@ -34,6 +34,23 @@ def test_config_yaml_round_trip(tmp_path):
     assert back.beta == pytest.approx(0.25)
 
 
+def test_dc_pixel_setting_and_old_configs():
+    from cryolatent.train.loop import build_from_config
+
+    assert TrainConfig().model.ignore_dc  # cryoDRGN's default
+    old = TrainConfig.from_dict({"model": {"zdim": 2}})  # written before the setting existed
+    assert old.model.ignore_dc is False
+    for ignore in (True, False):
+        cfg = TrainConfig()
+        cfg.model.zdim, cfg.model.enc_dim, cfg.model.dec_dim = 2, 8, 8
+        cfg.model.ignore_dc = ignore
+        model = build_from_config(TrainConfig.from_yaml(cfg.to_yaml()), 16)
+        lat = model.lattice
+        centre = 17 * 17 // 2
+        assert bool(lat.mask[centre]) is not ignore
+        assert lat.n_masked == int(lat.mask.sum()) and model.encoder.in_dim == lat.n_masked
+
+
 def test_config_rejects_unknown_and_bad_values():
     with pytest.raises(InputError, match="unknown model setting"):
         TrainConfig.from_dict({"model": {"zdimm": 3}})

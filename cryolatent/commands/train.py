@@ -62,6 +62,10 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                         help="do not invert the data sign (for dark-protein particles)")
     parser.add_argument("--no-window", dest="window", action="store_false", default=None,
                         help="no soft circular real-space window")
+    dc = parser.add_mutually_exclusive_group()
+    dc.add_argument("--ignore-dc", dest="ignore_dc", action="store_true", default=None,
+                    help=f"leave the zero-frequency pixel out of encoder input and loss [default: {ModelConfig.ignore_dc}]")
+    dc.add_argument("--include-dc", dest="ignore_dc", action="store_false", help="keep the zero-frequency pixel")
     parser.add_argument("--compile", dest="compile", action="store_true", default=None, help="torch.compile the model")
     parser.add_argument("--resume", action="store_true", help="continue the run in OUTDIR after its last checkpoint")
     parser.add_argument("--force", action="store_true", help="replace a run already in OUTDIR")
@@ -89,7 +93,8 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
             if name in ("poses", "ctf", "ind", "datadir"):
                 value = _abs(value)
             setattr(getattr(config, section), name, value)
-    for section, name in (("runtime", "amp"), ("data", "invert_data"), ("data", "window"), ("runtime", "compile")):
+    for section, name in (("runtime", "amp"), ("data", "invert_data"), ("data", "window"), ("runtime", "compile"),
+                          ("model", "ignore_dc")):
         value = getattr(args, name)
         if value is not None:
             setattr(getattr(config, section), name, value)

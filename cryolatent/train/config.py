@@ -69,6 +69,11 @@ class ModelConfig:
         defaults to ``D // 2``.
     enc_input
         ``"hartley"`` (masked Hartley pixels, cryoDRGN's) or ``"real"`` (centred real-space image).
+    ignore_dc
+        Leave the zero-frequency pixel out of the encoder input and the loss, as
+        cryoDRGN does (it carries only the image mean, which depends on the
+        background).  Configurations written before this setting existed read as
+        ``False``.
     """
 
     zdim: int = 8
@@ -79,6 +84,7 @@ class ModelConfig:
     pe_type: str = "gaussian"
     pe_dim: int | None = None
     enc_input: str = "hartley"
+    ignore_dc: bool = True
 
 
 @dataclass
@@ -212,7 +218,10 @@ class TrainConfig:
                 unknown = set(value or {}) - names
                 if unknown:
                     raise InputError(f"unknown {key} setting(s): {', '.join(sorted(unknown))}")
-                kwargs[key] = sections[key](**(value or {}))
+                value = dict(value or {})
+                if key == "model":
+                    value.setdefault("ignore_dc", False)  # runs from before the setting kept the DC pixel
+                kwargs[key] = sections[key](**value)
             elif key == "version":
                 kwargs[key] = str(value)
             else:

@@ -85,6 +85,7 @@ def build_from_config(config: TrainConfig, D: int) -> HetVAE:
     return build_model(
         D, m.zdim, enc_dim=m.enc_dim, enc_layers=m.enc_layers, dec_dim=m.dec_dim,
         dec_layers=m.dec_layers, pe_type=m.pe_type, pe_dim=m.pe_dim, enc_in_dim=enc_in,
+        include_dc=not m.ignore_dc,
     )
 
 
