@@ -92,8 +92,10 @@ class GaussianEncoding(Encoding):
         self.out_dim = 2 * n_features
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        # elementwise, not a matmul, so that autocast never rounds the phases to 16 bits
-        k = (coords[..., None, :] * self.B).sum(-1)
+        # a float32 matmul with autocast off, so that the phases are never rounded to 16 bits
+        with torch.autocast(coords.device.type, enabled=False):
+            dtype = torch.promote_types(coords.dtype, torch.float32)
+            k = coords.to(dtype) @ self.B.to(dtype).t()
         return torch.cat([torch.sin(k), torch.cos(k)], -1)
 
 
