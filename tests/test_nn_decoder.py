@@ -168,3 +168,15 @@ def test_eval_volume_projects_to_the_rendered_slice():
     pre = Preprocessor(D, invert=False, window=False)
     ref = lat.select(pre(proj[None]).double())
     assert torch.allclose(pred, ref, atol=1e-3 * ref.abs().max())
+
+
+def test_latent_input_initialised_like_one_concatenated_layer():
+    torch.manual_seed(0)
+    enc = make_encoding("gaussian", 64)
+    dec = CoordinateDecoder(enc, 256, 1, zdim=8)
+    bound = 1 / math.sqrt(enc.out_dim + 8)
+    for w in (dec.mlp.inp.weight, dec.mlp.inp.bias, dec.z_in.weight):
+        assert float(w.abs().max()) <= bound
+        assert float(w.std()) == pytest.approx(bound / math.sqrt(3), rel=0.15)
+    # so z moves the first layer no more than a positional feature does
+    assert float(dec.z_in.weight.std()) == pytest.approx(float(dec.mlp.inp.weight.std()), rel=0.15)

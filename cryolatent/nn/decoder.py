@@ -72,6 +72,9 @@ class CoordinateDecoder(nn.Module):
 
     The latent enters the first layer as a per-particle shift
     (``W [pe(k), z] = W_k pe(k) + W_z z``), which costs nothing per pixel.
+    ``W_k``, ``W_z`` and the bias start as one ``nn.Linear`` on the
+    concatenation would (uniform in ``+-1/sqrt(pe_dim + zdim)``), so that z
+    has the same initial weight as one positional feature.
     """
 
     def __init__(self, encoding: Encoding, hidden: int, layers: int, zdim: int = 0, residual: bool = True):
@@ -80,6 +83,10 @@ class CoordinateDecoder(nn.Module):
         self.zdim = int(zdim)
         self.mlp = MLP(encoding.out_dim, hidden, layers, 2, residual=residual)
         self.z_in = nn.Linear(self.zdim, hidden, bias=False) if self.zdim else None
+        if self.z_in is not None:
+            bound = (encoding.out_dim + self.zdim) ** -0.5
+            for tensor in (self.mlp.inp.weight, self.mlp.inp.bias, self.z_in.weight):
+                nn.init.uniform_(tensor, -bound, bound)
 
     def _shift(self, z: torch.Tensor | None, coords_ndim: int) -> torch.Tensor | None:
         if self.z_in is None:
