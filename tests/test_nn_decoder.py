@@ -9,7 +9,7 @@ import torch
 from cryolatent.fourier import fft_center, ht_center, ifft_center, symmetrize_ht
 from cryolatent.geometry import random_rotations
 from cryolatent.lattice import Lattice
-from cryolatent.nn.decoder import CoordinateDecoder, canonicalize, eval_volume, render
+from cryolatent.nn.decoder import CoordinateDecoder, canonicalize, eval_volume, masked_ctf, render
 from cryolatent.nn.encodings import make_encoding
 from cryolatent.train.data import Preprocessor
 
@@ -74,7 +74,7 @@ def test_homogeneous_decoder_and_shapes():
     dec = CoordinateDecoder(make_encoding("none", 8), 16, 1, zdim=0)
     lat = Lattice(8)
     rots = torch.eye(3).expand(2, 3, 3)
-    out = render(dec, lat, rots, None, torch.tensor([[8, 1.0, 1e4, 1e4, 0, 300, 2.7, 0.1, 0]] * 2))
+    out = render(dec, lat, rots, None, masked_ctf(lat, torch.tensor([[8, 1.0, 1e4, 1e4, 0, 300, 2.7, 0.1, 0]] * 2)))
     assert out.shape == (2, lat.n_masked)
     assert torch.isfinite(out).all()
 

@@ -206,12 +206,24 @@ def eval_volume(
     return iht_center(vol, ndim=3).float()
 
 
+def masked_ctf(lattice: Lattice, ctf_params: torch.Tensor | None) -> torch.Tensor | None:
+    """``(B, M)`` float32 CTF on the masked lattice pixels, or ``None`` without ``ctf_params``.
+
+    ``ctf_params`` are ``(B, 9)`` CTF rows whose apix column is the pixel size of the
+    *training* images (see :func:`cryolatent.train.data.effective_ctf`).
+    """
+    if ctf_params is None:
+        return None
+    with torch.autocast(lattice.masked_freqs.device.type, enabled=False):
+        return ctf_from_params(lattice.masked_freqs, ctf_params.float())
+
+
 def render(
     decoder: CoordinateDecoder,
     lattice: Lattice,
     rots: torch.Tensor,
     z: torch.Tensor | None = None,
-    ctf_params: torch.Tensor | None = None,
+    ctf: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Predicted Hartley images on the masked lattice pixels.
 
@@ -225,9 +237,8 @@ def render(
         ``(B, 3, 3)`` poses (``k3 = k2 @ R``).
     z
         ``(B, zdim)`` latents or ``None``.
-    ctf_params
-        ``(B, 9)`` CTF rows whose apix column is the pixel size of the *training*
-        images (see :func:`cryolatent.train.data.effective_ctf`), or ``None``.
+    ctf
+        ``(B, M)`` CTF values on the masked pixels (:func:`masked_ctf`), or ``None``.
 
     Returns
     -------
@@ -235,7 +246,7 @@ def render(
     """
     half = rotate(lattice.masked_coords[: lattice.n_half], rots)
     pred = decoder.hartley_symmetric(half, z, lattice.n_masked)
-    if ctf_params is not None:
+    if ctf is not None:
         with torch.autocast(pred.device.type, enabled=False):
-            pred = pred * ctf_from_params(lattice.masked_freqs, ctf_params.float())
+            pred = pred * ctf
     return pred

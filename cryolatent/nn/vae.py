@@ -5,9 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..ctf import ctf_from_params
 from ..lattice import Lattice
-from .decoder import CoordinateDecoder, render
+from .decoder import CoordinateDecoder, masked_ctf, render
 from .encoder import Encoder
 
 
@@ -47,9 +46,12 @@ class HetVAE(nn.Module):
         by the sign of each particle's CTF), as cryoDRGN does, so that the encoder
         does not have to learn the defocus-dependent contrast reversals.
         """
-        if ctf_params is not None and x.shape[-1] == self.lattice.n_masked:
+        return self._encode(x, masked_ctf(self.lattice, ctf_params))
+
+    def _encode(self, x: torch.Tensor, ctf: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        if ctf is not None and x.shape[-1] == self.lattice.n_masked:
             with torch.autocast(x.device.type, enabled=False):
-                x = x * torch.sign(ctf_from_params(self.lattice.masked_freqs, ctf_params.float()))
+                x = x * torch.sign(ctf)
         mu, logvar = self.encoder(x)
         return mu.float(), logvar.float()
 
@@ -60,7 +62,7 @@ class HetVAE(nn.Module):
 
     def decode(self, rots: torch.Tensor, z: torch.Tensor | None, ctf_params: torch.Tensor | None = None) -> torch.Tensor:
         """Render ``(B, M)`` predicted masked Hartley pixels (see :func:`~cryolatent.nn.decoder.render`)."""
-        return render(self.decoder, self.lattice, rots, z, ctf_params)
+        return render(self.decoder, self.lattice, rots, z, masked_ctf(self.lattice, ctf_params))
 
     def forward(
         self,
@@ -75,11 +77,12 @@ class HetVAE(nn.Module):
         -------
         ``pred (B, M), mu, logvar`` (``mu``/``logvar`` are ``None`` for a homogeneous model).
         """
+        ctf = masked_ctf(self.lattice, ctf_params)  # once, for the phase flip and the rendering
         if self.encoder is None:
-            return self.decode(rots, None, ctf_params), None, None
-        mu, logvar = self.encode(x, ctf_params)
+            return render(self.decoder, self.lattice, rots, None, ctf), None, None
+        mu, logvar = self._encode(x, ctf)
         z = self.reparameterize(mu, logvar) if sample else mu
-        return self.decode(rots, z, ctf_params), mu, logvar
+        return render(self.decoder, self.lattice, rots, z, ctf), mu, logvar
 
 
 def build_model(
