@@ -14,12 +14,15 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@# (the filter hides setuptools' informational "Editable installation" banner)
+	PYTHONWARNINGS=ignore::UserWarning $(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
 
 demo: install
 	$(BIN)/cryolatent demo -o $(DEMO_DIR) --force
 
+# the fast tier; test-all adds the slow, notebook, browser and napari tiers
+# (the last two skip unless tests/browser/install_browser_deps.sh has run)
 test: install
 	$(BIN)/python -m pytest
 

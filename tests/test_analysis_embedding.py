@@ -28,6 +28,7 @@ def test_zdim_one_degrades_to_z_and_zeros():
     assert np.allclose(u[:, 0], z[:, 0]) and np.all(u[:, 1] == 0)
 
 
+@pytest.mark.slow
 def test_umap_subsample_then_transform():
     rng = np.random.default_rng(1)
     centres = np.array([[0.0] * 4, [8.0] * 4])

@@ -81,6 +81,7 @@ def test_simulate_cli(tmp_path):
     assert main(["simulate", "-o", str(tmp_path / "s"), "-n", "20", "-D", "16", "--no-progress"]) == 1
 
 
+@pytest.mark.slow
 def test_demo_runs_on_the_tiny_manifest_entry(tmp_path, capsys):
     assert main(["demo", "-o", str(tmp_path / "demo"), "--dataset", "tiny", "--epochs", "1", "--no-progress"]) == 0
     out = capsys.readouterr().out

@@ -59,3 +59,25 @@ def test_environment_python_and_editable_install():
     assert python == [f"python{requires}"]
     _, pip = _env()
     assert "-e .[dev]" in pip
+
+
+def _import_names_of_our_dependencies() -> set[str]:
+    """Top-level import names that our dependencies (installed or optional) provide."""
+    import importlib.metadata as md
+    import sys
+
+    names = set(md.packages_distributions()) | set(sys.stdlib_module_names)
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    specs = list(deps["dependencies"]) + [s for extra in deps["optional-dependencies"].values() for s in extra]
+    names |= {_split(s)[0].replace("-", "_") for s in specs}  # napari, playwright, ... even when absent
+    return names | {"pyqt5", "PyQt5"}
+
+
+def test_no_test_folder_or_module_shadows_a_library():
+    """``tests/napari/`` once imported as the namespace package ``napari`` and hid the real one."""
+    taken = _import_names_of_our_dependencies()
+    ours = {p.stem for p in (ROOT / "tests").rglob("*.py")} | {
+        p.name for p in (ROOT / "tests").rglob("*") if p.is_dir() and p.name != "__pycache__"
+    }
+    assert "napari" in taken and "numpy" in taken
+    assert not ours & taken, f"test names that shadow a library: {sorted(ours & taken)}"

@@ -29,6 +29,7 @@ def _worker(rank: int, world: int, port: int, outdir: str, stack) -> None:
     torch.save(run.model.state_dict(), os.path.join(os.path.dirname(outdir), f"rank{rank}.pt"))
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_ddp_two_processes_gloo(tmp_path):
     images, rots, trans, ctf, _ = make_blob_dataset(36, 16, seed=4)

@@ -245,13 +245,8 @@ def test_from_latentset_adapter(tmp_path):
     assert s.export(tmp_path / "sel.star", "star") is None and s.message_level == "error"
 
 
-def test_synthetic_state_volumes_differ_and_fast():
-    import time
-
+def test_synthetic_state_volumes_differ():
     s = synthetic_state(n=500, box=32, seed=1)
     a = s.volume_at(int(np.argmin(s.embeddings["z"][:, 0])))
     b = s.volume_at(int(np.argmax(s.embeddings["z"][:, 0])))
     assert a.shape == (32, 32, 32) and not np.allclose(a, b)
-    t = time.perf_counter()
-    synthetic_state(n=500, box=64).volume_at(0)
-    assert time.perf_counter() - t < 1.0

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what the real-browser widget test (tests/browser) and the napari test
-# (tests/napari) need: Debian's chromium, an X server for napari/Qt, and the
+# (tests/viewer_napari) need: Debian's chromium, an X server for napari/Qt, and the
 # Python `playwright` driver (no `playwright install`: we drive /usr/bin/chromium).
 #
 # Usage: tests/browser/install_browser_deps.sh [VENV]   (default: .venv)
