@@ -45,7 +45,7 @@ BEGIN, END = "<!-- BEGIN run_bench.py -->", "<!-- END run_bench.py -->"
 sys.path.insert(0, str(ROOT))
 
 from cryolatent import io as clio  # noqa: E402
-from cryolatent import metrics  # noqa: E402
+from cryolatent.tl import metrics  # noqa: E402
 
 
 def run_child(cmd: list[str], log: Path, env: dict) -> dict:
@@ -99,7 +99,7 @@ def score(z: np.ndarray, truth: dict, decode, apix: float) -> dict:
 
 
 def run_ours(args, data: Path, mode: str, truth: dict, train_seed: int = 0) -> dict:
-    from cryolatent.train.evaluate import eval_volumes
+    from cryolatent.training.evaluate import eval_volumes
 
     out = WORK / f"ours_{mode}{args.tag}_n{args.n_particles}_e{args.epochs}_s{train_seed}"
     cmd = [str(ROOT / ".venv/bin/cryolatent"), "train", str(data / "particles.mrcs"), "--poses", str(data / "poses.pkl"),

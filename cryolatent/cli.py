@@ -13,8 +13,8 @@ import pkgutil
 import sys
 from typing import Sequence
 
-from . import __version__, commands
-from .errors import InputError
+from cryolatent import __version__, commands
+from cryolatent.errors import CryolatentError, InputError
 
 
 def _command_modules() -> list:
@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         result = args._run(args)
-    except InputError as exc:
+    except CryolatentError as exc:
         print(f"cryolatent {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

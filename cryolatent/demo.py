@@ -8,16 +8,16 @@ from pathlib import Path
 
 import numpy as np
 
-from . import io as clio
-from .datasets import make_simulated
-from .errors import InputError
-from .fsc import fsc, plot_fsc
-from .metrics import per_conformation_fsc
-from .reconstruct import reconstruct
-from .report import analyze
-from .train.config import TrainConfig
-from .train.evaluate import eval_volumes
-from .train.loop import train
+from cryolatent import io as clio
+from cryolatent.datasets.manifest import make_simulated
+from cryolatent.errors import InputError
+from cryolatent.reconstruct.fsc import fsc, plot_fsc
+from cryolatent.tl.metrics import per_conformation_fsc
+from cryolatent.reconstruct.homogeneous import consensus_map
+from cryolatent.report import analyze
+from cryolatent.training.config import TrainConfig
+from cryolatent.training.evaluate import eval_volumes
+from cryolatent.training.loop import train
 
 
 def run_demo(
@@ -40,7 +40,7 @@ def run_demo(
             raise InputError("output folder exists; pass --force to replace it", outdir)
         shutil.rmtree(outdir)
     data = make_simulated(dataset, outdir / "data", progress=progress)
-    rec = reconstruct(data / "particles.mrcs", outdir / "consensus.mrc", poses=data / "poses.pkl",
+    rec = consensus_map(data / "particles.mrcs", outdir / "consensus.mrc", poses=data / "poses.pkl",
                       ctf=data / "ctf.pkl", progress=progress)
     # the consensus of a heterogeneous set, against the mean ground-truth map
     volumes = np.stack([clio.read_volume(p)[0] for p in sorted((data / "gt_volumes").glob("vol_*.mrc"))])

@@ -1,11 +1,20 @@
-"""One exception type for bad user input, printed by the CLI as one line."""
+"""The project's exceptions; the CLI prints each as one line.
+
+:class:`CryolatentError` is the base; :class:`InputError` means a user's file or
+argument is unusable, other subclasses (e.g. ``TrainingDiverged``) report a
+computation that went wrong on good input.
+"""
 
 from __future__ import annotations
 
 import os
 
 
-class InputError(ValueError):
+class CryolatentError(Exception):
+    """Base of cryolatent's own errors: a one-line message, no traceback needed."""
+
+
+class InputError(CryolatentError, ValueError):
     """A user's file or argument is unusable.
 
     The message names the file (when there is one) and the problem, on one line,

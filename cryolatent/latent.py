@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import __version__
-from .errors import InputError
+from cryolatent import __version__
+from cryolatent.errors import InputError
 
 FORMAT = "cryolatent.LatentSet"
 
@@ -282,7 +282,7 @@ def covariates(stack) -> pd.DataFrame:
         obs["astigmatism_A"] = ctf[:, 2] - ctf[:, 3]
         obs["defocus_angle"] = ctf[:, 4]
     if stack.poses is not None:
-        from .geometry import matrix_to_euler_relion
+        from cryolatent.forward.geometry import matrix_to_euler_relion
 
         rots, trans = stack.poses
         euler = np.asarray(matrix_to_euler_relion(rots)).reshape(-1, 3)
@@ -322,7 +322,7 @@ def _resolve(outdir: Path, value):
 
 def _open_particles(outdir: Path, data: dict[str, Any], particles=None, strict: bool = False):
     """The run's (or the given) particles with poses and CTF; None if unreadable and not strict."""
-    from .io import load_dataset
+    from cryolatent.io import load_dataset
 
     if particles is not None and not isinstance(particles, (str, os.PathLike)):
         return particles  # an opened stack

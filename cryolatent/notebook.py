@@ -44,7 +44,7 @@ def settings() -> NotebookSettings:
 
 def ensure_dataset(nb: NotebookSettings | None = None, force: bool = False) -> Path:
     """Simulate the notebooks' dataset unless it is already there; return its folder."""
-    from .datasets import make_simulated
+    from cryolatent.datasets.manifest import make_simulated
 
     nb = nb or settings()
     if (nb.data / "particles.mrcs").exists() and not force:
@@ -53,12 +53,12 @@ def ensure_dataset(nb: NotebookSettings | None = None, force: bool = False) -> P
 
 
 def train_config(nb: NotebookSettings | None = None, zdim: int = 8, ind: str | os.PathLike | None = None):
-    """A :class:`~cryolatent.train.config.TrainConfig` for the notebooks' dataset.
+    """A :class:`~cryolatent.training.config.TrainConfig` for the notebooks' dataset.
 
     The ``tiny`` dataset gets small networks (2 x 128) so CI stays fast; otherwise
     3 x 256 encoder and decoder, as in the benchmark. ``ind`` selects particles.
     """
-    from .train.config import TrainConfig
+    from cryolatent.training.config import TrainConfig
 
     nb = nb or settings()
     width, layers = (128, 2) if nb.dataset == "tiny" else (256, 3)
@@ -67,8 +67,8 @@ def train_config(nb: NotebookSettings | None = None, zdim: int = 8, ind: str | o
 
 def ensure_run(nb: NotebookSettings | None = None):
     """Train the notebooks' run unless it is there (for opening a later notebook on its own)."""
-    from .train.loop import train
-    from .train.run import Run
+    from cryolatent.training.loop import train
+    from cryolatent.training.run import Run
 
     nb = nb or settings()
     if (nb.run / "z.npy").exists():

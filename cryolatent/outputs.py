@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from .errors import InputError
+from cryolatent.errors import InputError
 
 
 def check_writable(path: str | os.PathLike, force: bool = False) -> Path:

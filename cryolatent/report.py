@@ -14,8 +14,8 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import InputError
-from .outputs import atomic_path
+from cryolatent.errors import InputError
+from cryolatent.outputs import atomic_path
 
 
 def _figure():
@@ -75,7 +75,7 @@ def plot_loss(log_csv: str | os.PathLike):
 
 def plot_volume(vol: np.ndarray, apix: float = 1.0, threshold: float | None = None, *, title: str = ""):
     """Snapshot of a volume: isosurface (3-D ``plot_trisurf``) and three max-projections."""
-    from .volumes import isosurface
+    from cryolatent.volumes import isosurface
 
     plt = _figure()
     fig = plt.figure(figsize=(12, 3.2))
@@ -167,9 +167,9 @@ def analyze(
     Path
         The report folder.
     """
-    from . import analysis as tl
-    from .latent import LatentSet
-    from .volumes import Decoder, at_centers, run_decoder
+    from cryolatent import tl
+    from cryolatent.latent import LatentSet
+    from cryolatent.volumes import Decoder, at_centers, run_decoder
 
     outdir = Path(outdir)
     report = Path(report_dir) if report_dir is not None else outdir / "analyze"

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
-from . import __version__
-from .errors import InputError
+from cryolatent import __version__
+from cryolatent.errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .latent import LatentSet
+    from cryolatent.latent import LatentSet
 
 
 def fingerprint(orig_index) -> str:
@@ -116,7 +116,7 @@ class Selection:
     @classmethod
     def from_index_file(cls, path: str | os.PathLike, ls: "LatentSet", name: str | None = None) -> "Selection":
         """Particles whose ORIGINAL indices are listed in a cryoDRGN index file."""
-        from .io import load_index
+        from cryolatent.io import load_index
 
         orig = load_index(path)
         return cls.from_orig_index(ls, orig, name or Path(path).stem, source=path)
@@ -214,7 +214,7 @@ class Selection:
     # ---- saving ----------------------------------------------------------
     def save(self, path: str | os.PathLike, force: bool = False) -> Path:
         """Write as JSON (name, n, fingerprint, positions)."""
-        from .outputs import atomic_path
+        from cryolatent.outputs import atomic_path
 
         doc = {"format": "cryolatent.Selection", "version": __version__, "name": self.name,
                "n": self.n, "fingerprint": self.fingerprint, "indices": self.indices.tolist()}
@@ -262,8 +262,8 @@ class Selection:
         list of Path
             The files written.
         """
-        from .io import write_index_pkl
-        from .outputs import check_writable
+        from cryolatent.io import write_index_pkl
+        from cryolatent.outputs import check_writable
 
         path = Path(path)
         self._nonempty(path)
@@ -290,7 +290,7 @@ class Selection:
                    stack_path: str | os.PathLike | None = None, force: bool = False) -> Path:
         """Write the selected particles' ``.star`` (images referenced in their stacks,
         or in ``stack_path`` when written there by :meth:`write_mrcs`)."""
-        from .io import write_star
+        from cryolatent.io import write_star
 
         self._nonempty(path)
         write_star(path, self.subset_stack(ls, particles), force=force, stack_path=stack_path)
@@ -298,7 +298,7 @@ class Selection:
 
     def write_cs(self, ls: "LatentSet", path: str | os.PathLike, *, particles=None, force: bool = False) -> Path:
         """Write the selected particles' cryoSPARC ``.cs``."""
-        from .io import write_cs
+        from cryolatent.io import write_cs
 
         self._nonempty(path)
         write_cs(path, self.subset_stack(ls, particles), force=force)
@@ -307,7 +307,7 @@ class Selection:
     def write_mrcs(self, ls: "LatentSet", path: str | os.PathLike, *, particles=None, force: bool = False,
                    chunk_size: int = 1000) -> Path:
         """Write the selected particles' images to a new ``.mrcs`` stack (streamed)."""
-        from .io import write_mrcs
+        from cryolatent.io import write_mrcs
 
         self._nonempty(path)
         stack = self.subset_stack(ls, particles)

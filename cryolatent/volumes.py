@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .latent import LatentSet
+    from cryolatent.latent import LatentSet
 
 
 class Decoder:
@@ -86,7 +86,7 @@ def run_decoder(outdir: str | os.PathLike, *, downsample: int | None = None, fli
     for ``downsample``. ``amp`` decodes in bf16 autocast (for interactive views:
     several times faster on a CPU with bf16 support).
     """
-    from .train.evaluate import eval_volumes, load_model
+    from cryolatent.training.evaluate import eval_volumes, load_model
 
     model, ckpt = load_model(outdir, epoch, device)
     norm = float(ckpt["norm"])
@@ -102,8 +102,8 @@ def run_decoder(outdir: str | os.PathLike, *, downsample: int | None = None, fli
 
 def _run_apix(outdir) -> float:
     try:
-        from .io import read_particles
-        from .latent import _resolve, _run_data
+        from cryolatent.io import read_particles
+        from cryolatent.latent import _resolve, _run_data
 
         data = _run_data(Path(outdir))
         stack = read_particles(_resolve(Path(outdir), data["particles"]),
@@ -152,8 +152,8 @@ class VolumeSeries:
 
         Nothing is written if any file exists and not ``force``.
         """
-        from .io import write_volume
-        from .outputs import atomic_path, check_writable
+        from cryolatent.io import write_volume
+        from cryolatent.outputs import atomic_path, check_writable
 
         folder = Path(folder)
         names = [folder / f"{prefix}_{i:03d}.mrc" for i in range(len(self))]
@@ -281,7 +281,7 @@ def at_particles(ls: "LatentSet", decoder, indices: Sequence[int], *, name: str 
 
 def at_centers(ls: "LatentSet", decoder, key: str = "kmeans") -> VolumeSeries:
     """Volumes at the centre particles of a clustering (needs ``kmeans(ls)`` or ``gmm(ls)``)."""
-    from .analysis import centers
+    from cryolatent.tl import centers
 
     idx, _ = centers(ls, key)
     return at_particles(ls, decoder, idx, name=f"{key}{len(idx)}")
@@ -290,13 +290,13 @@ def at_centers(ls: "LatentSet", decoder, key: str = "kmeans") -> VolumeSeries:
 def along_pc(ls: "LatentSet", decoder, pc: int = 1, *, n: int = 10, lo: float = 5.0,
              hi: float = 95.0) -> VolumeSeries:
     """Volumes along principal component ``pc`` (1-based) at percentile stops (needs ``pca(ls)``)."""
-    from .analysis import pc_traversal
+    from cryolatent.tl import pc_traversal
 
     return decode(decoder, pc_traversal(ls, pc, n, lo=lo, hi=hi), name=f"pc{pc}")
 
 
 def along_path(ls: "LatentSet", decoder, anchors: Sequence[int], *, k: int = 10) -> VolumeSeries:
     """Volumes along the kNN-graph shortest path between particles ``anchors``."""
-    from .analysis import graph_path
+    from cryolatent.tl import graph_path
 
     return at_particles(ls, decoder, graph_path(ls, anchors, k), name="path")

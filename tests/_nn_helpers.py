@@ -43,9 +43,9 @@ def make_blob_dataset(n: int = 64, D: int = 16, seed: int = 0, noise: float = 0.
     """
     import numpy as np
 
-    from cryolatent.ctf import ctf_from_params
-    from cryolatent.fourier import fft_center, ifft_center
-    from cryolatent.geometry import frequency_grid, random_rotations
+    from cryolatent.forward.ctf import ctf_from_params
+    from cryolatent.forward.fourier import fft_center, ifft_center
+    from cryolatent.forward.geometry import frequency_grid, random_rotations
 
     rng = np.random.default_rng(seed)
     base = np.array([[2.0, 0.0, 0.0], [-2.0, 1.5, 0.5], [0.0, -2.0, 1.0]])
@@ -94,7 +94,7 @@ def write_blob_dataset(folder, n: int = 64, D: int = 16, seed: int = 0, **kwargs
 
 def tiny_config(particles="", poses=None, ctf=None, epochs: int = 2, zdim: int = 2, **optim):
     """A small, fast training configuration (float32)."""
-    from cryolatent.train.config import TrainConfig
+    from cryolatent.training.config import TrainConfig
 
     cfg = TrainConfig()
     cfg.data.particles = str(particles)

@@ -7,7 +7,7 @@ from pathlib import Path
 import mrcfile
 import numpy as np
 
-from cryolatent import geometry
+from cryolatent.forward import geometry
 
 
 def make_stack(path, n: int = 10, D: int = 8, apix: float | None = 1.5, seed: int = 0, dtype=np.float32):

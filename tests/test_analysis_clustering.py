@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from cryolatent import analysis as tl
-from cryolatent.analysis.clustering import gmm_cluster, kmeans_cluster, nearest_particles
+from cryolatent import tl
+from cryolatent.tl.clustering import gmm_cluster, kmeans_cluster, nearest_particles
 from cryolatent.latent import LatentSet
 
 

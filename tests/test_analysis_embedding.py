@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cryolatent.analysis.embedding import pca_embed, umap_embed
+from cryolatent.tl.embedding import pca_embed, umap_embed
 
 
 def test_pca_recovers_main_axis_of_anisotropic_gaussian():

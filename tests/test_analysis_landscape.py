@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
-from cryolatent import analysis as tl
-from cryolatent.analysis.landscape import sphere_mask, threshold_mask, volume_landscape
+from cryolatent import tl
+from cryolatent.tl.landscape import sphere_mask, threshold_mask, volume_landscape
 from cryolatent.latent import LatentSet
 
 D = 16

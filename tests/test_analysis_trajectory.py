@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cryolatent import analysis as tl
-from cryolatent.analysis.trajectory import graph_path, interpolate, knn_graph, pc_stops, shortest_path
+from cryolatent import tl
+from cryolatent.tl.trajectory import graph_path, interpolate, knn_graph, pc_stops, shortest_path
 from cryolatent.errors import InputError
 from cryolatent.latent import LatentSet
 

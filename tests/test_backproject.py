@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cryolatent.backproject import backproject_chunks
-from cryolatent.fsc import fsc
-from cryolatent.simulate import HingeMolecule, SimulationConfig, simulate_particles
+from cryolatent.reconstruct.backproject import backproject_chunks
+from cryolatent.reconstruct.fsc import fsc
+from cryolatent.datasets.simulate import HingeMolecule, SimulationConfig, simulate_particles
 
 
 def chunks(images, size=200):

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from cryolatent import cli, datasets
+from cryolatent import cli
+from cryolatent.datasets import manifest as datasets
 from cryolatent.errors import InputError
 
 PAYLOAD = b"cryolatent test payload\n" * 100
@@ -234,9 +235,6 @@ def test_simulated_entries_name_a_generator():
 
 def test_simulated_generators_importable():
     manifest = datasets.load_manifest()
-    sim = pytest.importorskip("cryolatent.simulate")
-    if not hasattr(sim, "simulate_dataset"):
-        pytest.skip("cryolatent.simulate.simulate_dataset not written yet")
     for entry in manifest["datasets"].values():
         if entry["kind"] == "simulated":
             assert callable(datasets.resolve_generator(entry["generator"]))
@@ -281,10 +279,6 @@ def test_bad_manifests(tmp_path):
 
 
 def test_make_simulated_tiny(tmp_path):
-    sim = pytest.importorskip("cryolatent.simulate")
-    io = pytest.importorskip("cryolatent.io")
-    if not hasattr(sim, "simulate_dataset") or not hasattr(io, "write_mrcs"):
-        pytest.skip("cryolatent.simulate.simulate_dataset / cryolatent.io.write_mrcs not there yet")
     out = datasets.fetch("tiny", tmp_path / "tiny", progress=False)
     particles = sorted(out.glob("*.mrcs"))
     assert particles, sorted(p.name for p in out.iterdir())

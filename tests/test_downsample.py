@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from cryolatent import cli
-from cryolatent.downsample import downsample_stack, fourier_crop
+from cryolatent.io.downsample import downsample_stack, fourier_crop
 from cryolatent.errors import InputError
-from cryolatent.fourier import fft_center
+from cryolatent.forward.fourier import fft_center
 
 
 def _gaussian(D: int, apix: float, sigma: float, centre=(0.0, 0.0), offset=0.0) -> np.ndarray:

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from cryolatent.errors import InputError
-from cryolatent.train.data import ArrayStack
-from cryolatent.train.evaluate import embed, eval_volumes, load_model, read_z
-from cryolatent.train.loop import train
+from cryolatent.training.data import ArrayStack
+from cryolatent.training.evaluate import embed, eval_volumes, load_model, read_z
+from cryolatent.training.loop import train
 
 from _nn_helpers import make_blob_dataset, one_thread, tiny_config
 

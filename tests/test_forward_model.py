@@ -7,7 +7,13 @@ import pytest
 import torch
 from scipy import stats
 
-from cryolatent import ctf, fourier, geometry, projection
+from cryolatent.forward import ctf
+
+from cryolatent.forward import fourier
+
+from cryolatent.forward import geometry
+
+from cryolatent.forward import projection
 
 
 def gaussian_volume(D, center, sigma):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cryolatent import fourier
-from cryolatent.fsc import fsc, fsc_curve, resolution_at, soft_sphere_mask
+from cryolatent.forward import fourier
+from cryolatent.reconstruct.fsc import fsc, fsc_curve, resolution_at, soft_sphere_mask
 
 
 def test_fsc_of_a_map_with_itself_is_one():

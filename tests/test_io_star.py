@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cryolatent import geometry
+from cryolatent.forward import geometry
 from cryolatent.errors import InputError
 from cryolatent.io import read_ctf, read_particles, read_poses, write_mrcs, write_star
 from cryolatent.io.star import read_star

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from cryolatent import analysis as tl
+from cryolatent import tl
 from cryolatent.errors import InputError
 from cryolatent.io import write_ctf_pkl, write_index_pkl, write_mrcs, write_poses_pkl
 from cryolatent.latent import LatentSet

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cryolatent import metrics
+from cryolatent.tl import metrics
 
 
 def test_perfect_decoder_scores_one_and_wrong_decoder_less():

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from cryolatent.fourier import fft_center, ht_center, ifft_center, symmetrize_ht
-from cryolatent.geometry import random_rotations
-from cryolatent.lattice import Lattice
+from cryolatent.forward.fourier import fft_center, ht_center, ifft_center, symmetrize_ht
+from cryolatent.forward.geometry import random_rotations
+from cryolatent.forward.lattice import Lattice
 from cryolatent.nn.decoder import CoordinateDecoder, canonicalize, eval_volume, masked_ctf, render
 from cryolatent.nn.encodings import make_encoding
-from cryolatent.train.data import Preprocessor
+from cryolatent.training.data import Preprocessor
 
 from _nn_helpers import BlobDecoder
 

@@ -60,7 +60,7 @@ def test_homogeneous_model():
 
 def test_mismatched_parts():
     dec = CoordinateDecoder(make_encoding("none", 8), 8, 1, zdim=2)
-    from cryolatent.lattice import Lattice
+    from cryolatent.forward.lattice import Lattice
 
     with pytest.raises(ValueError):
         HetVAE(None, dec, Lattice(8))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from cryolatent.ctf import ctf_from_params
+from cryolatent.forward.ctf import ctf_from_params
 from cryolatent.nn.vae import build_model
-from cryolatent.train.config import ModelConfig
+from cryolatent.training.config import ModelConfig
 
 
 def test_encoder_input_is_multiplied_by_the_ctf_sign():

@@ -49,7 +49,7 @@ def test_cli_analyze(tmp_path, monkeypatch, capsys):
 @pytest.mark.slow
 def test_cli_analyze_real_tiny_run(tmp_path):
     """End to end on a real 1-epoch run (about 10 s: torch import and training)."""
-    from cryolatent.train.loop import train
+    from cryolatent.training.loop import train
 
     from _nn_helpers import one_thread, tiny_config, write_blob_dataset
 

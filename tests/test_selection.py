@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cryolatent import analysis as tl
+from cryolatent import tl
 from cryolatent.errors import InputError
 from cryolatent.io import load_index, read_particles, write_index_pkl
 from cryolatent.latent import LatentSet

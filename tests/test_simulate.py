@@ -8,9 +8,9 @@ import yaml
 
 from cryolatent import io as clio
 from cryolatent.errors import InputError
-from cryolatent.geometry import random_rotations
-from cryolatent.projection import project_volume
-from cryolatent.simulate import HingeMolecule, SimulationConfig, simulate_dataset, simulate_particles
+from cryolatent.forward.geometry import random_rotations
+from cryolatent.forward.projection import project_volume
+from cryolatent.datasets.simulate import HingeMolecule, SimulationConfig, simulate_dataset, simulate_particles
 
 
 def test_analytic_projections_match_voxel_projections():

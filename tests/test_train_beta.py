@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cryolatent.errors import InputError
-from cryolatent.train.config import TrainConfig
-from cryolatent.train.loop import beta_at
+from cryolatent.training.config import TrainConfig
+from cryolatent.training.loop import beta_at
 
 
 def test_constant_beta_without_warmup():

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from cryolatent.errors import InputError
-from cryolatent.lattice import Lattice
-from cryolatent.train.config import TrainConfig
-from cryolatent.train.data import (
+from cryolatent.forward.lattice import Lattice
+from cryolatent.training.config import TrainConfig
+from cryolatent.training.data import (
     ArrayStack,
     EpochBatchSampler,
     ParticleData,
@@ -35,7 +35,7 @@ def test_config_yaml_round_trip(tmp_path):
 
 
 def test_dc_pixel_setting_and_old_configs():
-    from cryolatent.train.loop import build_from_config
+    from cryolatent.training.loop import build_from_config
 
     assert TrainConfig().model.ignore_dc  # cryoDRGN's default
     old = TrainConfig.from_dict({"model": {"zdim": 2}})  # written before the setting existed

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from cryolatent.train.data import ArrayStack
+from cryolatent.training.data import ArrayStack
 
 from _nn_helpers import make_blob_dataset, tiny_config
 
@@ -23,7 +23,7 @@ def _worker(rank: int, world: int, port: int, outdir: str, stack) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
-    from cryolatent.train.loop import train
+    from cryolatent.training.loop import train
 
     run = train(tiny_config("memory", epochs=2), outdir, stack=stack, progress=False)
     torch.save(run.model.state_dict(), os.path.join(os.path.dirname(outdir), f"rank{rank}.pt"))

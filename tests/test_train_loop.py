@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from cryolatent.errors import InputError
-from cryolatent.train.checkpoint import load_checkpoint
-from cryolatent.train.config import TrainConfig
-from cryolatent.train.data import ArrayStack
-from cryolatent.train.loop import TrainingDiverged, train
-from cryolatent.train.run import Run
+from cryolatent.training.checkpoint import load_checkpoint
+from cryolatent.training.config import TrainConfig
+from cryolatent.training.data import ArrayStack
+from cryolatent.training.loop import TrainingDiverged, train
+from cryolatent.training.run import Run
 
 from _nn_helpers import make_blob_dataset, one_thread, tiny_config
 
@@ -104,7 +104,7 @@ def test_outdir_with_a_run_is_refused(tmp_path, stack):
 
 
 def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path, stack, monkeypatch):
-    import cryolatent.train.loop as loop
+    import cryolatent.training.loop as loop
 
     models = []
     build = loop.build_from_config
@@ -146,7 +146,7 @@ def test_homogeneous_training(tmp_path, stack):
 
 
 def test_bf16_autocast_trains(tmp_path, stack):
-    from cryolatent.train.loop import autocast_dtype
+    from cryolatent.training.loop import autocast_dtype
 
     if autocast_dtype(torch.device("cpu"), True) is None:
         pytest.skip("this CPU has no fast bfloat16: training with amp runs in float32")

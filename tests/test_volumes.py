@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cryolatent import analysis as tl
+from cryolatent import tl
 from cryolatent.errors import InputError
 from cryolatent.io import read_volume
 from cryolatent.latent import LatentSet

@@ -27,7 +27,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the report."""
-    from ..report import analyze
+    from cryolatent.report import analyze
 
     report = analyze(args.outdir, args.output, k=args.k, force=args.force, umap=not args.no_umap,
                      n_fit=args.n_fit, seed=args.seed, downsample=args.downsample, device=args.device)

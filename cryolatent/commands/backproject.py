@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..reconstruct import reconstruct
+from cryolatent.reconstruct.homogeneous import consensus_map
 
 NAME = "backproject"
 HELP = "reconstruct a map by CTF-weighted back-projection, with half-maps and FSC"
@@ -31,7 +31,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    rec = reconstruct(
+    rec = consensus_map(
         args.particles,
         args.out,
         poses=args.poses,

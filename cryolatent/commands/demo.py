@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..demo import run_demo
+from cryolatent.demo import run_demo
 
 NAME = "demo"
 HELP = "simulate the embedded default dataset and process it end to end"

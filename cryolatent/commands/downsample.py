@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..downsample import downsample_stack
+from cryolatent.io.downsample import downsample_stack
 
 NAME = "downsample"
 HELP = "downsample particle images by Fourier cropping"

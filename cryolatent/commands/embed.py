@@ -28,8 +28,8 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Embed and write ``z``."""
-    from ..outputs import atomic_path, check_writable
-    from ..train.evaluate import embed
+    from cryolatent.outputs import atomic_path, check_writable
+    from cryolatent.training.evaluate import embed
 
     check_writable(args.output, args.force)
     z = embed(args.outdir, args.particles, poses=args.poses, ctf=args.ctf, ind=args.ind, datadir=args.datadir,

@@ -30,8 +30,8 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _z_points(args, zdim: int) -> np.ndarray:
-    from ..errors import InputError
-    from ..train.evaluate import read_z
+    from cryolatent.errors import InputError
+    from cryolatent.training.evaluate import read_z
 
     if args.zfile:
         return read_z(args.zfile)
@@ -48,7 +48,7 @@ def _z_points(args, zdim: int) -> np.ndarray:
 
 def _apix(config, D: int) -> float:
     try:
-        from ..io import read_particles
+        from cryolatent.io import read_particles
 
         stack = read_particles(config.data.particles, datadir=config.data.datadir)
         if stack.apix:
@@ -60,11 +60,11 @@ def _apix(config, D: int) -> float:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and write the volumes."""
-    from ..errors import InputError
-    from ..io import write_volume
-    from ..outputs import check_writable
-    from ..train.config import TrainConfig
-    from ..train.evaluate import eval_volumes, load_model
+    from cryolatent.errors import InputError
+    from cryolatent.io import write_volume
+    from cryolatent.outputs import check_writable
+    from cryolatent.training.config import TrainConfig
+    from cryolatent.training.evaluate import eval_volumes, load_model
 
     model, ckpt = load_model(args.outdir, args.epoch, args.device)
     config = TrainConfig.from_yaml(ckpt["config"])

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import argparse
 
-from .. import datasets
-from ..errors import InputError
+from cryolatent.datasets import manifest as datasets
+from cryolatent.errors import InputError
 
 NAME = "fetch"
 HELP = "download a dataset (URL or manifest name) or generate a simulated one"

@@ -10,10 +10,10 @@ import argparse
 
 import numpy as np
 
-from .. import io as clio
-from ..errors import InputError
-from ..fsc import fsc, plot_fsc, soft_sphere_mask
-from ..outputs import atomic_path
+from cryolatent import io as clio
+from cryolatent.errors import InputError
+from cryolatent.reconstruct.fsc import fsc, plot_fsc, soft_sphere_mask
+from cryolatent.outputs import atomic_path
 
 NAME = "fsc"
 HELP = "FSC curve, resolution (0.5, 0.143) and AUC of two maps"

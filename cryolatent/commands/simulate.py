@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..simulate import simulate_dataset
+from cryolatent.datasets.simulate import simulate_dataset
 
 NAME = "simulate"
 HELP = "simulate particles (built-in flexible molecule or your maps) with ground truth"

@@ -11,7 +11,7 @@ import argparse
 import os
 from pathlib import Path
 
-from ..train.config import DataConfig, ModelConfig, OptimConfig, RuntimeConfig, TrainConfig
+from cryolatent.training.config import DataConfig, ModelConfig, OptimConfig, RuntimeConfig, TrainConfig
 
 NAME = "train"
 HELP = "train the VAE on particles with known poses"
@@ -79,7 +79,7 @@ def _abs(path: str | None) -> str | None:
 
 def build_config(args: argparse.Namespace) -> TrainConfig:
     """The configuration of the arguments (the stored one, updated, when resuming)."""
-    from ..errors import InputError
+    from cryolatent.errors import InputError
 
     stored = Path(args.outdir) / "config.yaml"
     config = TrainConfig.from_yaml(stored) if args.resume and stored.is_file() else TrainConfig()
@@ -103,7 +103,7 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Train; print where the outputs are."""
-    from ..train.loop import train
+    from cryolatent.training.loop import train
 
     config = build_config(args)
     result = train(config, args.outdir, resume=args.resume, force=args.force, progress=not args.no_progress)

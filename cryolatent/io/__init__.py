@@ -3,11 +3,11 @@ cryoDRGN ``.pkl`` files. See docs/conventions.md for the conventions."""
 
 from __future__ import annotations
 
-from .dataset import load_dataset, read_ctf, read_poses
-from .export import write_cs, write_star
-from .mrc import MrcHeader, read_mrc_header, read_volume, write_mrcs, write_volume
-from .particles import ParticleStack, read_particles
-from .pkl import (
+from cryolatent.io.dataset import load_dataset, read_ctf, read_poses
+from cryolatent.io.export import write_cs, write_star
+from cryolatent.io.mrc import MrcHeader, read_mrc_header, read_volume, write_mrcs, write_volume
+from cryolatent.io.particles import ParticleStack, read_particles
+from cryolatent.io.pkl import (
     load_index,
     load_pkl,
     write_ctf_pkl,

@@ -6,11 +6,11 @@ import os
 
 import numpy as np
 
-from ..errors import InputError
-from . import cs as cs_io
-from . import star as star_io
-from .particles import ParticleStack, read_particles
-from .pkl import load_index, load_pkl, validate_index
+from cryolatent.errors import InputError
+from cryolatent.io import cs as cs_io
+from cryolatent.io import star as star_io
+from cryolatent.io.particles import ParticleStack, read_particles
+from cryolatent.io.pkl import load_index, load_pkl, validate_index
 
 
 def _ext(path) -> str:

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..outputs import atomic_path
-from . import cs as cs_io
-from . import star as star_io
-from .particles import ParticleStack
-from .paths import relative_to
+from cryolatent.outputs import atomic_path
+from cryolatent.io import cs as cs_io
+from cryolatent.io import star as star_io
+from cryolatent.io.particles import ParticleStack
+from cryolatent.io.paths import relative_to
 
 
 def _particle_apix(stack: ParticleStack, particles: pd.DataFrame) -> np.ndarray:
@@ -48,7 +48,7 @@ def write_star(
         rebuilt from the particle's resolved stack file, relative to the
         output's folder.
     """
-    from .. import geometry  # lazy: geometry imports torch
+    from cryolatent.forward import geometry  # lazy: geometry imports torch
 
     n = len(stack)
     out_dir = Path(os.fspath(path)).parent

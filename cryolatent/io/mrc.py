@@ -16,8 +16,8 @@ import mrcfile
 import numpy as np
 from mrcfile.mrcobject import MrcObject
 
-from ..errors import InputError
-from ..outputs import atomic_path
+from cryolatent.errors import InputError
+from cryolatent.outputs import atomic_path
 
 MRC_HEADER_BYTES = 1024
 _SUPPORTED_MODES = {0, 1, 2, 6, 12}  # int8, int16, float32, uint16, float16

@@ -17,11 +17,11 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
-from . import cs as cs_io
-from . import star as star_io
-from .mrc import MrcHeader, read_mrc_header
-from .paths import resolve_stack
+from cryolatent.errors import InputError
+from cryolatent.io import cs as cs_io
+from cryolatent.io import star as star_io
+from cryolatent.io.mrc import MrcHeader, read_mrc_header
+from cryolatent.io.paths import resolve_stack
 
 MAX_OPEN_FILES = 64
 

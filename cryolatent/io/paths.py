@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import InputError
+from cryolatent.errors import InputError
 
 
 def stack_candidates(name: str, base: str | os.PathLike) -> list[Path]:

@@ -7,8 +7,8 @@ import pickle
 
 import numpy as np
 
-from ..errors import InputError
-from ..outputs import atomic_path
+from cryolatent.errors import InputError
+from cryolatent.outputs import atomic_path
 
 # Everything a pickle of numpy arrays, numpy scalars and plain containers needs.
 _ALLOWED = {

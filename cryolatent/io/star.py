@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import starfile
 
-from ..errors import InputError
+from cryolatent.errors import InputError
 
 POSE_COLUMNS = ("rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi")
 CTF_REQUIRED = (
@@ -139,7 +139,7 @@ def star_poses(
     apix: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Poses from RELION columns: ``(N,3,3)`` rots and ``(N,2)`` trans (fraction of box)."""
-    from .. import geometry  # lazy: geometry imports torch
+    from cryolatent.forward import geometry  # lazy: geometry imports torch
 
     _require(particles, optics, POSE_COLUMNS, "poses", path)
     n = len(particles)

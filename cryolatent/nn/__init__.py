@@ -1,11 +1,11 @@
 """Neural networks: positional encodings, MLPs, encoder, coordinate decoder, VAE, losses."""
 
-from .decoder import CoordinateDecoder, eval_volume, render
-from .encoder import Encoder
-from .encodings import PE_TYPES, make_encoding
-from .losses import kl_divergence, recon_loss, vae_loss
-from .mlp import MLP
-from .vae import HetVAE, build_model
+from cryolatent.nn.decoder import CoordinateDecoder, eval_volume, render
+from cryolatent.nn.encoder import Encoder
+from cryolatent.nn.encodings import PE_TYPES, make_encoding
+from cryolatent.nn.losses import kl_divergence, recon_loss, vae_loss
+from cryolatent.nn.mlp import MLP
+from cryolatent.nn.vae import HetVAE, build_model
 
 __all__ = [
     "PE_TYPES",

@@ -13,11 +13,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..ctf import ctf_from_params
-from ..fourier import iht_center
-from ..lattice import Lattice
-from .encodings import Encoding
-from .mlp import MLP
+from cryolatent.forward.ctf import ctf_from_params
+from cryolatent.forward.fourier import iht_center
+from cryolatent.forward.lattice import Lattice
+from cryolatent.nn.encodings import Encoding
+from cryolatent.nn.mlp import MLP
 
 
 def canonicalize(coords: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -210,7 +210,7 @@ def masked_ctf(lattice: Lattice, ctf_params: torch.Tensor | None) -> torch.Tenso
     """``(B, M)`` float32 CTF on the masked lattice pixels, or ``None`` without ``ctf_params``.
 
     ``ctf_params`` are ``(B, 9)`` CTF rows whose apix column is the pixel size of the
-    *training* images (see :func:`cryolatent.train.data.effective_ctf`).
+    *training* images (see :func:`cryolatent.training.data.effective_ctf`).
     """
     if ctf_params is None:
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .mlp import MLP
+from cryolatent.nn.mlp import MLP
 
 
 class Encoder(nn.Module):

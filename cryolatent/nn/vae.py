@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..lattice import Lattice
-from .decoder import CoordinateDecoder, masked_ctf, render
-from .encoder import Encoder
+from cryolatent.forward.lattice import Lattice
+from cryolatent.nn.decoder import CoordinateDecoder, masked_ctf, render
+from cryolatent.nn.encoder import Encoder
 
 
 class HetVAE(nn.Module):
@@ -103,7 +103,7 @@ def build_model(
 
     ``enc_in_dim`` defaults to the number of masked lattice pixels (Hartley input).
     """
-    from .encodings import make_encoding
+    from cryolatent.nn.encodings import make_encoding
 
     lattice = Lattice(D, include_dc=include_dc)
     decoder = CoordinateDecoder(make_encoding(pe_type, D, pe_dim), dec_dim, dec_layers, zdim, residual)

@@ -22,9 +22,9 @@ from ipywidgets import (
     VBox,
 )
 
-from .scatter import DRAGMODES, ScatterView
-from .state import COMBINE_OPS, EXPORT_KINDS, PanelState
-from .volume_view import VolumeView
+from cryolatent.widgets.scatter import DRAGMODES, ScatterView
+from cryolatent.widgets.state import COMBINE_OPS, EXPORT_KINDS, PanelState
+from cryolatent.widgets.volume_view import VolumeView
 
 _INITIAL = {"description_width": "initial"}
 _COLOURS = {"info": "#2b5a8a", "warning": "#9a6700", "error": "#b3261e"}

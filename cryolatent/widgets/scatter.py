@@ -22,7 +22,7 @@ import anywidget
 import numpy as np
 from traitlets import Bool, Bytes, Float, Int, List, Unicode
 
-from .state import NONE, PanelState
+from cryolatent.widgets.state import NONE, PanelState
 
 _JS = Path(__file__).with_name("scatter.js")
 DRAGMODES = ("zoom", "pan", "select", "lasso")

@@ -11,10 +11,10 @@ import numpy as np
 from ipywidgets import HTML, Button, FloatSlider, HBox, Layout, VBox
 from traitlets import Bytes, Float, Unicode
 
-from .. import volumes
-from . import napari_view
-from .scatter import PlotlyWidget, _f32, _i32
-from .state import PanelState
+from cryolatent import volumes
+from cryolatent.widgets import napari_view
+from cryolatent.widgets.scatter import PlotlyWidget, _f32, _i32
+from cryolatent.widgets.state import PanelState
 
 MAX_FACES = 60_000
 

@@ -2,7 +2,7 @@
 
 One epoch visits every particle once in shuffled minibatches; after each epoch
 the log gets a row and a checkpoint is written (see
-:mod:`cryolatent.train.checkpoint`).  ``resume=True`` restarts after the last
+:mod:`cryolatent.training.checkpoint`).  ``resume=True`` restarts after the last
 checkpoint and, on CPU with the same settings, ends with exactly the weights an
 uninterrupted run would have.
 """
@@ -20,15 +20,15 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import torch
 
-from .. import __version__
-from ..errors import InputError
-from ..nn.losses import vae_loss
-from ..nn.vae import HetVAE, build_model
-from ..outputs import atomic_path
-from . import distributed as dist_utils
-from .checkpoint import LATEST, list_epochs, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .config import TrainConfig
-from .data import (
+from cryolatent import __version__
+from cryolatent.errors import CryolatentError, InputError
+from cryolatent.nn.losses import vae_loss
+from cryolatent.nn.vae import HetVAE, build_model
+from cryolatent.outputs import atomic_path
+from cryolatent.training import distributed as dist_utils
+from cryolatent.training.checkpoint import LATEST, list_epochs, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from cryolatent.training.config import TrainConfig
+from cryolatent.training.data import (
     EpochBatchSampler,
     ParticleData,
     Preprocessor,
@@ -37,10 +37,10 @@ from .data import (
     model_inputs,
     sample_indices,
 )
-from .run import CONFIG_NAME, LOG_FIELDS, LOG_NAME, RUN_FILES, Run, read_log
+from cryolatent.training.run import CONFIG_NAME, LOG_FIELDS, LOG_NAME, RUN_FILES, Run, read_log
 
 
-class TrainingDiverged(InputError):
+class TrainingDiverged(CryolatentError):
     """The loss became NaN/inf or exploded; the last good checkpoint is kept."""
 
 
@@ -91,7 +91,7 @@ def build_from_config(config: TrainConfig, D: int) -> HetVAE:
 
 def open_stack(config: TrainConfig):
     """Open the configured particles with their poses and CTF."""
-    from ..io import load_dataset
+    from cryolatent.io import load_dataset
 
     d = config.data
     return load_dataset(d.particles, poses=d.poses, ctf=d.ctf, ind=d.ind, datadir=d.datadir)
@@ -187,7 +187,7 @@ def train(
     Parameters
     ----------
     config
-        The run's settings (:class:`~cryolatent.train.config.TrainConfig`).
+        The run's settings (:class:`~cryolatent.training.config.TrainConfig`).
     outdir
         Output folder: ``config.yaml``, ``train_log.csv``, ``weights.<epoch>.pt``,
         ``weights.pt`` and, at the end, ``z.npy`` / ``z_logvar.npy``.
@@ -349,7 +349,7 @@ def _train(config, outdir, callbacks, resume, force, stack, progress, info, devi
 
     model.eval()
     if info.is_main and model.zdim:
-        from .evaluate import encode_stack
+        from cryolatent.training.evaluate import encode_stack
 
         mu, logvar = encode_stack(model, data, config, device, batch_size=max(64, opt_cfg.batch_size))
         for name, arr in (("z.npy", mu), ("z_logvar.npy", logvar)):

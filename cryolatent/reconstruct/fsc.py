@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import fourier
-from .geometry import frequency_grid
+from cryolatent.forward import fourier
+from cryolatent.forward.geometry import frequency_grid
 
 
 @dataclass

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import InputError
-from ..outputs import atomic_path
+from cryolatent.errors import InputError
+from cryolatent.outputs import atomic_path
 
 LATEST = "weights.pt"
 _EPOCH_RE = re.compile(r"^weights\.(\d+)\.pt$")

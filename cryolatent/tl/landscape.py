@@ -53,7 +53,7 @@ def sphere_mask(D: int, radius: float | None = None, width: float = 3.0) -> np.n
     np.ndarray
         ``(D, D, D)`` float32 in [0, 1].
     """
-    from ..fsc import soft_sphere_mask
+    from cryolatent.reconstruct.fsc import soft_sphere_mask
 
     radius = 0.4 * D if radius is None else float(radius)
     return soft_sphere_mask(D, radius, max(width, 1e-6))
@@ -118,7 +118,7 @@ def volume_landscape(
     """
     from sklearn.cluster import AgglomerativeClustering, KMeans
 
-    from .embedding import pca_embed
+    from cryolatent.tl.embedding import pca_embed
 
     vols = np.asarray(vols, dtype=np.float32)
     if vols.ndim != 4 or not vols.shape[1] == vols.shape[2] == vols.shape[3]:
@@ -183,7 +183,7 @@ def sample_landscape(
         The ``(m,)`` particles decoded, the ``(N,)`` volume cluster of every
         particle (that of its k-means centre), and the :class:`Landscape`.
     """
-    from .clustering import kmeans_cluster
+    from cryolatent.tl.clustering import kmeans_cluster
 
     z = np.asarray(z, dtype=np.float32).reshape(len(z), -1)
     km = kmeans_cluster(z, m, seed=seed, n_init=1 if m > 50 else 10)

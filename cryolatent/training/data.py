@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..fourier import ht_center, symmetrize_ht
+from cryolatent.forward.fourier import ht_center, symmetrize_ht
 
 
 def window_mask(D: int, in_rad: float = 0.85, out_rad: float = 0.99) -> torch.Tensor:
@@ -90,7 +90,7 @@ def effective_ctf(ctf: np.ndarray, D: int) -> np.ndarray:
     A ``ctf.pkl`` keeps the original box (column 0) and pixel size (column 1);
     images downsampled to ``D`` have pixels ``apix * D0 / D`` wide.  The result
     has column 0 set to ``D`` and column 1 to that pixel size, so that
-    :func:`cryolatent.ctf.ctf_from_params` can take lattice frequencies of ``D``.
+    :func:`cryolatent.forward.ctf.ctf_from_params` can take lattice frequencies of ``D``.
     """
     out = np.array(ctf, dtype=np.float32, copy=True)
     D0 = out[:, 0].copy()
@@ -137,7 +137,7 @@ class ArrayStack:
 
 def check_stack(stack, need_poses: bool = True) -> None:
     """Check that a particle stack is usable for training (box, poses, CTF)."""
-    from ..errors import InputError
+    from cryolatent.errors import InputError
 
     src = getattr(stack, "source", None)
     if len(stack) == 0:
@@ -286,7 +286,7 @@ def model_inputs(lattice, images: torch.Tensor, trans_px: torch.Tensor | None, e
     Parameters
     ----------
     lattice
-        :class:`~cryolatent.lattice.Lattice` of the images.
+        :class:`~cryolatent.forward.lattice.Lattice` of the images.
     images
         ``(B, D+1, D+1)`` normalised Hartley images.
     trans_px
@@ -309,7 +309,7 @@ def model_inputs(lattice, images: torch.Tensor, trans_px: torch.Tensor | None, e
     if trans_px is not None:
         full = lattice.translate(full, trans_px, masked=False)
     full = full.reshape(B, lattice.size, lattice.size)
-    from ..fourier import iht_center
+    from cryolatent.forward.fourier import iht_center
 
     real = iht_center(full[:, :-1, :-1], ndim=2) * lattice.D
     return real.reshape(B, -1), lattice.select(full)

@@ -8,8 +8,8 @@ from typing import Sequence
 import numpy as np
 from scipy import sparse
 
-from ..errors import InputError
-from .embedding import PCAResult, pca_embed
+from cryolatent.errors import InputError
+from cryolatent.tl.embedding import PCAResult, pca_embed
 
 
 def pc_stops(

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import io as clio
-from .backproject import Reconstruction, backproject
-from .fsc import plot_fsc
-from .outputs import atomic_path, check_writable
+from cryolatent import io as clio
+from cryolatent.reconstruct.backproject import Reconstruction, backproject
+from cryolatent.reconstruct.fsc import plot_fsc
+from cryolatent.outputs import atomic_path, check_writable
 
 
 def output_paths(out: str | os.PathLike) -> dict[str, Path]:
@@ -24,7 +24,7 @@ def output_paths(out: str | os.PathLike) -> dict[str, Path]:
     }
 
 
-def reconstruct(
+def consensus_map(
     particles: str | os.PathLike,
     out: str | os.PathLike,
     poses: str | os.PathLike | None = None,
@@ -44,7 +44,7 @@ def reconstruct(
     :func:`output_paths` ``(out)``; refuses to overwrite any of them without ``force``.
     """
     if Path(out).suffix.lower() != ".mrc":
-        from .errors import InputError
+        from cryolatent.errors import InputError
 
         raise InputError("output map must end in .mrc", out)
     paths = output_paths(out)

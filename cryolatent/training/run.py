@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
-from .config import TrainConfig
+from cryolatent.errors import InputError
+from cryolatent.training.config import TrainConfig
 
 CONFIG_NAME = "config.yaml"
 LOG_NAME = "train_log.csv"
@@ -33,7 +33,7 @@ def read_log(outdir: str | os.PathLike) -> list[dict[str, float]]:
 
 @dataclass
 class Run:
-    """Handle on a training output folder (what :func:`~cryolatent.train.loop.train` returns).
+    """Handle on a training output folder (what :func:`~cryolatent.training.loop.train` returns).
 
     Attributes
     ----------
@@ -78,7 +78,7 @@ class Run:
 
     def load_model(self, epoch: int | None = None, device: str = "cpu"):
         """``(model, checkpoint)`` of ``epoch`` (default: the latest)."""
-        from .evaluate import load_model
+        from cryolatent.training.evaluate import load_model
 
         model, ckpt = load_model(self.outdir, epoch=epoch, device=device)
         self.norm = float(ckpt["norm"])

@@ -14,9 +14,9 @@ from typing import Iterator
 
 import numpy as np
 
-from .errors import InputError
-from .fourier import fft_center, ifft_center
-from .outputs import check_writable
+from cryolatent.errors import InputError
+from cryolatent.forward.fourier import fft_center, ifft_center
+from cryolatent.outputs import check_writable
 
 
 def check_size(D: int, D_new: int, where: str | os.PathLike | None = None) -> None:
@@ -107,7 +107,7 @@ def downsample_stack(
     Path
         ``out_path``.
     """
-    from . import io
+    from cryolatent import io
 
     if chunk_size < 1:
         raise InputError(f"--chunk-size must be at least 1, not {chunk_size}")
@@ -135,7 +135,7 @@ def _write(
     """Crop ``stack`` chunk by chunk into ``out_path`` (atomic, via ``io.write_mrcs``)."""
     from tqdm.auto import tqdm
 
-    from . import io
+    from cryolatent import io
 
     D = int(stack.D)
     check_size(D, D_new, source)

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import InputError
-from .checkpoint import find_checkpoint, load_checkpoint
-from .config import TrainConfig
-from .data import EpochBatchSampler, ParticleData, check_stack, make_loader, model_inputs
-from .loop import autocast_dtype
+from cryolatent.errors import InputError
+from cryolatent.training.checkpoint import find_checkpoint, load_checkpoint
+from cryolatent.training.config import TrainConfig
+from cryolatent.training.data import EpochBatchSampler, ParticleData, check_stack, make_loader, model_inputs
+from cryolatent.training.loop import autocast_dtype
 
 
 def _device(device: str | torch.device | None) -> torch.device:
@@ -29,7 +29,7 @@ def load_model(outdir: str | os.PathLike, epoch: int | None = None, device=None)
     ``(model, checkpoint)``: the :class:`~cryolatent.nn.vae.HetVAE` in eval mode on
     ``device`` and the checkpoint dict (``norm``, ``D``, ``config``, ``epoch``...).
     """
-    from .loop import build_from_config
+    from cryolatent.training.loop import build_from_config
 
     path = find_checkpoint(outdir, epoch)
     ckpt = load_checkpoint(path)
@@ -92,7 +92,7 @@ def embed(
     -------
     ``(N, zdim)`` float32 means (and ``(N, zdim)`` log-variances if ``return_logvar``).
     """
-    from .loop import make_preprocessor
+    from cryolatent.training.loop import make_preprocessor
 
     model, ckpt = load_model(outdir, epoch, device)
     config = TrainConfig.from_yaml(ckpt["config"])
@@ -106,7 +106,7 @@ def embed(
         ind = d.ind if ind is None else ind
         datadir = d.datadir if datadir is None else datadir
     if isinstance(particles, (str, os.PathLike)):
-        from ..io import load_dataset
+        from cryolatent.io import load_dataset
 
         stack = load_dataset(particles, poses=poses, ctf=ctf, ind=ind, datadir=datadir)
     else:
@@ -190,7 +190,7 @@ def read_z(path: str | os.PathLike) -> np.ndarray:
         if path.suffix == ".npy":
             z = np.load(path)
         elif path.suffix == ".pkl":
-            from ..io import load_pkl
+            from cryolatent.io import load_pkl
 
             z = np.asarray(load_pkl(path))
         else:

@@ -20,10 +20,12 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
-from . import __version__, fourier
-from .errors import InputError
-from .geometry import random_rotations
-from .projection import form_images, image_lattice, project_volume
+from cryolatent import __version__
+
+from cryolatent.forward import fourier
+from cryolatent.errors import InputError
+from cryolatent.forward.geometry import random_rotations
+from cryolatent.forward.projection import form_images, image_lattice, project_volume
 
 
 @dataclass
@@ -237,7 +239,7 @@ def simulate_dataset(
         Paths of ``.mrc`` maps to project instead of the built-in molecule (each
         particle picks one at random; all must share one box size).
     """
-    from . import io as clio
+    from cryolatent import io as clio
 
     outdir = Path(outdir)
     if outdir.exists() and any(outdir.iterdir()) and not force:
@@ -275,7 +277,7 @@ def simulate_dataset(
         record = asdict(cfg)
         record["volumes"] = [str(p) for p in volumes or []]
         record.update(noise_std=sim["noise_std"], cryolatent_version=__version__,
-                      generator="cryolatent.simulate.simulate_dataset")
+                      generator="cryolatent.datasets.simulate.simulate_dataset")
         (tmp / "simulation.yaml").write_text(yaml.safe_dump(record, sort_keys=False))
         if outdir.exists():
             shutil.rmtree(outdir)

@@ -1,7 +1,7 @@
 """The (D+1) x (D+1) Hartley training lattice.
 
 A centred Hartley image of even size D is symmetrized to ``D+1`` pixels per
-side (:func:`cryolatent.fourier.symmetrize_ht`), so its grid is symmetric about
+side (:func:`cryolatent.forward.fourier.symmetrize_ht`), so its grid is symmetric about
 the origin: pixel ``[i, j]`` (array order ``[y, x]``) has frequency
 ``(x, y) = (-0.5 + j/D, -0.5 + i/D)`` cycles per pixel, and the flattened pixel
 ``p`` is the mirror (``k -> -k``) of pixel ``n - 1 - p``.  Every subset that is

@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 from scipy import stats
 
-from .fsc import fsc
+from cryolatent.reconstruct.fsc import fsc
 
 
 @dataclass

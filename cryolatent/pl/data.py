@@ -51,8 +51,8 @@ def viewing_directions(rots: np.ndarray):
 
 def ctf_summary(ctf: np.ndarray, index: int = 0):
     """Defocus histogram and the 2-D CTF of one particle (cryoDRGN CTF rows)."""
-    from .ctf import ctf_from_params
-    from .geometry import frequency_grid
+    from cryolatent.forward.ctf import ctf_from_params
+    from cryolatent.forward.geometry import frequency_grid
 
     plt = _plt()
     ctf = np.asarray(ctf)

@@ -22,13 +22,13 @@ from urllib.parse import urlparse
 
 import yaml
 
-from .errors import InputError
-from .outputs import check_writable
+from cryolatent.errors import InputError
+from cryolatent.outputs import check_writable
 
 log = logging.getLogger(__name__)
 
 #: The manifest at the top of the repository (an editable install, a checkout).
-MANIFEST_PATH = Path(__file__).resolve().parents[1] / "data_manifest.yaml"
+MANIFEST_PATH = Path(__file__).resolve().parents[2] / "data_manifest.yaml"
 #: Where a wheel installs the same file (``[tool.setuptools.data-files]``).
 INSTALLED_MANIFEST_PATH = Path(sys.prefix) / "share" / "cryolatent" / "data_manifest.yaml"
 

@@ -5,7 +5,7 @@ Each tool takes the LatentSet first, stores its result under a predictable key
 and names any missing prerequisite. The array-in/array-out kernels are in
 :mod:`.embedding`, :mod:`.clustering`, :mod:`.trajectory` and :mod:`.landscape`.
 
->>> from cryolatent import analysis as tl                 # doctest: +SKIP
+>>> import cryolatent as cl; tl = cl.tl                    # doctest: +SKIP
 >>> tl.pca(ls); tl.umap(ls); tl.kmeans(ls, k=20)           # doctest: +SKIP
 >>> path = tl.graph_path(ls, [i, j], k=10)                 # doctest: +SKIP
 """
@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from . import clustering, embedding, landscape, trajectory
+from cryolatent.tl import clustering, embedding, landscape, trajectory
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..latent import LatentSet
+    from cryolatent.latent import LatentSet
 
 __all__ = ["pca", "umap", "kmeans", "gmm", "centers", "pc_traversal", "graph_path", "analyze_landscape",
            "clustering", "embedding", "landscape", "trajectory"]

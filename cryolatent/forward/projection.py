@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import fourier
-from .ctf import ctf_from_params
-from .geometry import frequency_grid
+from cryolatent.forward import fourier
+from cryolatent.forward.ctf import ctf_from_params
+from cryolatent.forward.geometry import frequency_grid
 
 
 def image_lattice(D: int, radius: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:

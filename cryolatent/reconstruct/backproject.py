@@ -2,7 +2,7 @@
 
 Each image is centred by its pose translation, its transform multiplied by its
 CTF and inserted along its central slice (the adjoint of the slice operator in
-:mod:`cryolatent.projection`); the weights ``sum ctf^2`` are inserted alike.
+:mod:`cryolatent.forward.projection`); the weights ``sum ctf^2`` are inserted alike.
 The map is ``sum(ctf * X) / (sum(ctf^2) + lambda(shell))`` where ``lambda``
 comes from the half-map FSC (a Wiener filter, as RELION does), and particles
 are split into two random halves for the FSC.
@@ -17,11 +17,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import fourier
-from .ctf import ctf_from_params
-from .fsc import FSCResult, fsc
-from .geometry import frequency_grid
-from .projection import _grid_points, _trilinear, image_lattice, phase_shift
+from cryolatent.forward import fourier
+from cryolatent.forward.ctf import ctf_from_params
+from cryolatent.reconstruct.fsc import FSCResult, fsc
+from cryolatent.forward.geometry import frequency_grid
+from cryolatent.forward.projection import _grid_points, _trilinear, image_lattice, phase_shift
 
 
 @dataclass

@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from .. import __version__
-from ..errors import InputError
+from cryolatent import __version__
+from cryolatent.errors import InputError
 
 
 @dataclass
@@ -179,7 +179,7 @@ class TrainConfig:
 
     def validate(self) -> "TrainConfig":
         """Check values; raise :class:`~cryolatent.errors.InputError` on nonsense."""
-        from ..nn.encodings import PE_TYPES
+        from cryolatent.nn.encodings import PE_TYPES
 
         m, o = self.model, self.optim
         checks = [
@@ -232,7 +232,7 @@ class TrainConfig:
         """YAML text of the configuration; also written to ``path`` when given."""
         text = yaml.safe_dump(self.to_dict(), sort_keys=False)
         if path is not None:
-            from ..outputs import atomic_path
+            from cryolatent.outputs import atomic_path
 
             with atomic_path(path, force=True) as tmp:
                 tmp.write_text(text)
