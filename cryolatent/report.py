@@ -14,90 +14,11 @@ from typing import Callable
 
 import numpy as np
 
+from cryolatent import pl, tl
 from cryolatent.errors import InputError
-from cryolatent.outputs import atomic_path
-
-
-def _figure():
-    import matplotlib
-
-    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
-        matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _savefig(fig, path: Path, force: bool) -> Path:
-    plt = _figure()
-    with atomic_path(path, force) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
-
-
-def plot_embedding(xy: np.ndarray, labels: np.ndarray | None = None, centers: np.ndarray | None = None,
-                   *, title: str = "", axis_names=("1", "2")):
-    """Scatter plot of a 2-D embedding coloured by cluster, centre particles numbered; returns the figure."""
-    plt = _figure()
-    fig, ax = plt.subplots(figsize=(5.5, 5))
-    size = 4 if len(xy) < 20000 else 1
-    colour = None if labels is None else np.asarray(labels) % 20
-    ax.scatter(xy[:, 0], xy[:, 1], c=colour, s=size, cmap="tab20", vmin=-0.5, vmax=19.5, alpha=0.6,
-               linewidths=0, rasterized=True)
-    if centers is not None:
-        for i, c in enumerate(centers):
-            ax.annotate(str(i), xy[c, :2], fontsize=8, weight="bold", ha="center", va="center")
-    ax.set_xlabel(axis_names[0])
-    ax.set_ylabel(axis_names[1])
-    ax.set_title(title)
-    return fig
-
-
-def plot_loss(log_csv: str | os.PathLike):
-    """Loss curves from ``train_log.csv`` (columns ``epoch``, ``loss``, ``recon``, ``kl``); returns the figure."""
-    import pandas as pd
-
-    plt = _figure()
-    log = pd.read_csv(log_csv)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    for col in ("loss", "recon"):
-        if col in log:
-            axes[0].plot(log["epoch"], log[col], marker=".", label=col)
-    if "kl" in log:
-        axes[1].plot(log["epoch"], log["kl"], marker=".", color="C2", label="kl")
-    for ax in axes:
-        ax.set_xlabel("epoch")
-        ax.legend()
-    fig.suptitle("training")
-    return fig
-
-
-def plot_volume(vol: np.ndarray, apix: float = 1.0, threshold: float | None = None, *, title: str = ""):
-    """Snapshot of a volume: isosurface (3-D ``plot_trisurf``) and three max-projections."""
-    from cryolatent.volumes import isosurface
-
-    plt = _figure()
-    fig = plt.figure(figsize=(12, 3.2))
-    ax3 = fig.add_subplot(1, 4, 1, projection="3d")
-    D = vol.shape[0]
-    try:
-        verts, faces = isosurface(vol, threshold, apix=apix, step=max(1, D // 48))
-        ax3.plot_trisurf(verts[:, 0], verts[:, 1], faces, verts[:, 2], color="lightsteelblue",
-                         linewidth=0, antialiased=False, shade=True)
-        ax3.set_box_aspect((1, 1, 1))
-        lim = (0, D * apix)
-        ax3.set(xlim=lim, ylim=lim, zlim=lim)
-    except (ValueError, RuntimeError):  # a flat volume has no surface
-        ax3.text2D(0.5, 0.5, "no surface", ha="center", transform=ax3.transAxes)
-    ax3.set_axis_off()
-    for j, (axis, name) in enumerate([(0, "along z"), (1, "along y"), (2, "along x")]):
-        ax = fig.add_subplot(1, 4, j + 2)
-        ax.imshow(vol.max(axis=axis), cmap="gray", origin="lower")
-        ax.set_title(f"max {name}", fontsize=9)
-        ax.set_axis_off()
-    fig.suptitle(title)
-    return fig
+from cryolatent.latent import LatentSet
+from cryolatent.pl._mpl import savefig
+from cryolatent.volumes import Decoder, at_centers, run_decoder
 
 
 def _listing(report: Path, descriptions: dict[str, str]) -> None:
@@ -167,10 +88,6 @@ def analyze(
     Path
         The report folder.
     """
-    from cryolatent import tl
-    from cryolatent.latent import LatentSet
-    from cryolatent.volumes import Decoder, at_centers, run_decoder
-
     outdir = Path(outdir)
     report = Path(report_dir) if report_dir is not None else outdir / "analyze"
     if report.exists() and any(report.iterdir()) and not force:
@@ -185,18 +102,18 @@ def analyze(
     labels = ls.obs["kmeans"].to_numpy(dtype=np.int64)
     cidx = np.asarray(ls.uns["kmeans"]["center_indices"], dtype=np.int64)
     evr = ls.uns["pca"]["explained_variance_ratio"]
-    fig = plot_embedding(ls.emb["pca"], labels, cidx, title=f"latent PCA, k-means (k={k})",
+    fig = pl.embedding(ls.emb["pca"], labels, cidx, title=f"latent PCA, k-means (k={k})",
                          axis_names=(f"PC1 ({evr[0]:.0%})", f"PC2 ({evr[1]:.0%})"))
-    _savefig(fig, report / "z_pca.png", True)
+    savefig(fig, report / "z_pca.png", force=True)
     desc["z_pca.png"] = "latent means on PC1/PC2, coloured by k-means cluster; numbers mark centre particles"
     if umap and ls.z.shape[1] > 1:
         tl.umap(ls, n_fit=n_fit, seed=seed)
-        fig = plot_embedding(ls.emb["umap"], labels, cidx, title=f"latent UMAP, k-means (k={k})",
+        fig = pl.embedding(ls.emb["umap"], labels, cidx, title=f"latent UMAP, k-means (k={k})",
                              axis_names=("UMAP1", "UMAP2"))
-        _savefig(fig, report / "z_umap.png", True)
+        savefig(fig, report / "z_umap.png", force=True)
         desc["z_umap.png"] = "UMAP of the latent means, coloured by k-means cluster"
     if (outdir / "train_log.csv").is_file():
-        _savefig(plot_loss(outdir / "train_log.csv"), report / "loss.png", True)
+        savefig(pl.loss(outdir / "train_log.csv"), report / "loss.png", force=True)
         desc["loss.png"] = "training loss, reconstruction error and KL per epoch"
 
     if decode is None:
@@ -209,8 +126,8 @@ def analyze(
     np.savetxt(folder / "centers_ind.txt", cidx, fmt="%d")
     np.savetxt(folder / "labels.txt", labels, fmt="%d")
     for i in range(len(series)):
-        fig = plot_volume(series[i], series.apix, title=f"k-means centre {i} (particle {cidx[i]})")
-        _savefig(fig, folder / f"vol_{i:03d}.png", True)
+        fig = pl.volume(series[i], series.apix, title=f"k-means centre {i} (particle {cidx[i]})")
+        savefig(fig, folder / f"vol_{i:03d}.png", force=True)
         desc[f"{folder.name}/vol_{i:03d}.mrc"] = f"volume of k-means centre {i} (particle {cidx[i]})"
         desc[f"{folder.name}/vol_{i:03d}.png"] = f"centre {i}: isosurface and max-projections along z, y, x"
     desc[folder.name] = f"the volumes of the {k} k-means centre particles"

@@ -1,8 +1,18 @@
-"""Every figure (scanpy-style ``pl``): each function returns its figure and never shows it.
+"""Every figure (scanpy-style ``pl``): each function returns its matplotlib figure and never shows it.
 
-- :mod:`.data` particles, viewing directions, CTF, map slices.
+- :mod:`.data` particle images, viewing directions, CTF;
+- :mod:`.maps` map slices and projections, isosurface snapshots, FSC curves;
+- :mod:`.latent` latent embeddings;
+- :mod:`.training` loss curves.
+
+Write a figure with :func:`savefig` (atomic, no overwrite without ``force``).
 """
 
-from cryolatent.pl.data import ctf_summary, map_views, particle_gallery, viewing_directions
+from cryolatent.pl._mpl import savefig
+from cryolatent.pl.data import ctf_summary, particle_gallery, viewing_directions
+from cryolatent.pl.latent import embedding
+from cryolatent.pl.maps import map_views, volume
+from cryolatent.pl.training import loss
 
-__all__ = ["ctf_summary", "map_views", "particle_gallery", "viewing_directions"]
+__all__ = ["ctf_summary", "embedding", "loss", "map_views", "particle_gallery", "savefig", "viewing_directions",
+           "volume"]

@@ -1,19 +1,17 @@
-"""Static figures for a first look at data and maps (matplotlib; return the figure, never show)."""
+"""Figures of particle data: images, viewing directions, CTF."""
 
 from __future__ import annotations
 
 import numpy as np
 
-
-def _plt():
-    import matplotlib.pyplot as plt
-
-    return plt
+from cryolatent.forward.ctf import ctf_from_params
+from cryolatent.forward.geometry import frequency_grid
+from cryolatent.pl._mpl import pyplot
 
 
 def particle_gallery(stack, n: int = 16, seed: int = 0, invert: bool = False):
     """A grid of ``n`` randomly chosen particle images from a stack."""
-    plt = _plt()
+    plt = pyplot()
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(len(stack), size=min(n, len(stack)), replace=False))
     imgs = stack.images(idx) * (-1 if invert else 1)
@@ -35,7 +33,7 @@ def viewing_directions(rots: np.ndarray):
     The projection direction of pose ``R`` in the volume's frame is ``R.T @ e_z`` (the
     third row of ``R``).
     """
-    plt = _plt()
+    plt = pyplot()
     d = np.asarray(rots)[:, 2, :]
     az = np.degrees(np.arctan2(d[:, 1], d[:, 0]))
     el = np.degrees(np.arcsin(np.clip(d[:, 2], -1, 1)))
@@ -51,10 +49,7 @@ def viewing_directions(rots: np.ndarray):
 
 def ctf_summary(ctf: np.ndarray, index: int = 0):
     """Defocus histogram and the 2-D CTF of one particle (cryoDRGN CTF rows)."""
-    from cryolatent.forward.ctf import ctf_from_params
-    from cryolatent.forward.geometry import frequency_grid
-
-    plt = _plt()
+    plt = pyplot()
     ctf = np.asarray(ctf)
     D = int(ctf[index, 0])
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(7, 3))
@@ -65,23 +60,5 @@ def ctf_summary(ctf: np.ndarray, index: int = 0):
     a2.imshow(c, cmap="RdBu_r", vmin=-1, vmax=1)
     a2.set_title(f"CTF of particle {index}", fontsize=9)
     a2.axis("off")
-    fig.tight_layout()
-    return fig
-
-
-def map_views(vol: np.ndarray, title: str | None = None, others: dict | None = None):
-    """Central slices and projections along z, y and x of one or more maps (rows)."""
-    plt = _plt()
-    maps = {title or "map": np.asarray(vol)}
-    maps.update(others or {})
-    fig, axes = plt.subplots(len(maps), 6, figsize=(10, 1.8 * len(maps)), squeeze=False)
-    for row, (name, v) in zip(axes, maps.items()):
-        c = v.shape[0] // 2
-        views = [v[c], v[:, c], v[:, :, c], v.sum(0), v.sum(1), v.sum(2)]
-        labels = ["slice z", "slice y", "slice x", "proj z", "proj y", "proj x"]
-        for ax, img, lab in zip(row, views, labels):
-            ax.imshow(img, cmap="gray", origin="lower")
-            ax.set_title(f"{name}: {lab}" if lab == "slice z" else lab, fontsize=7)
-            ax.axis("off")
     fig.tight_layout()
     return fig

@@ -1,0 +1,52 @@
+"""Figures of maps: slices and projections, isosurface snapshots."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cryolatent.pl._mpl import pyplot
+
+
+def map_views(vol: np.ndarray, title: str | None = None, others: dict | None = None):
+    """Central slices and projections along z, y and x of one or more maps (rows)."""
+    plt = pyplot()
+    maps = {title or "map": np.asarray(vol)}
+    maps.update(others or {})
+    fig, axes = plt.subplots(len(maps), 6, figsize=(10, 1.8 * len(maps)), squeeze=False)
+    for row, (name, v) in zip(axes, maps.items()):
+        c = v.shape[0] // 2
+        views = [v[c], v[:, c], v[:, :, c], v.sum(0), v.sum(1), v.sum(2)]
+        labels = ["slice z", "slice y", "slice x", "proj z", "proj y", "proj x"]
+        for ax, img, lab in zip(row, views, labels):
+            ax.imshow(img, cmap="gray", origin="lower")
+            ax.set_title(f"{name}: {lab}" if lab == "slice z" else lab, fontsize=7)
+            ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def volume(vol: np.ndarray, apix: float = 1.0, threshold: float | None = None, *, title: str = ""):
+    """Snapshot of a volume: isosurface (3-D ``plot_trisurf``) and three max-projections."""
+    from cryolatent.volumes import isosurface  # volumes imports torch: only when a volume is drawn
+
+    plt = pyplot()
+    fig = plt.figure(figsize=(12, 3.2))
+    ax3 = fig.add_subplot(1, 4, 1, projection="3d")
+    D = vol.shape[0]
+    try:
+        verts, faces = isosurface(vol, threshold, apix=apix, step=max(1, D // 48))
+        ax3.plot_trisurf(verts[:, 0], verts[:, 1], faces, verts[:, 2], color="lightsteelblue",
+                         linewidth=0, antialiased=False, shade=True)
+        ax3.set_box_aspect((1, 1, 1))
+        lim = (0, D * apix)
+        ax3.set(xlim=lim, ylim=lim, zlim=lim)
+    except (ValueError, RuntimeError):  # a flat volume has no surface
+        ax3.text2D(0.5, 0.5, "no surface", ha="center", transform=ax3.transAxes)
+    ax3.set_axis_off()
+    for j, (axis, name) in enumerate([(0, "along z"), (1, "along y"), (2, "along x")]):
+        ax = fig.add_subplot(1, 4, j + 2)
+        ax.imshow(vol.max(axis=axis), cmap="gray", origin="lower")
+        ax.set_title(f"max {name}", fontsize=9)
+        ax.set_axis_off()
+    fig.suptitle(title)
+    return fig
