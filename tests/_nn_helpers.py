@@ -45,7 +45,8 @@ def make_blob_dataset(n: int = 64, D: int = 16, seed: int = 0, noise: float = 0.
 
     from cryolatent.forward.ctf import ctf_from_params
     from cryolatent.forward.fourier import fft_center, ifft_center
-    from cryolatent.forward.geometry import frequency_grid, random_rotations
+    from cryolatent.forward.geometry import random_rotations
+    from cryolatent.forward.lattice import frequency_grid
 
     rng = np.random.default_rng(seed)
     base = np.array([[2.0, 0.0, 0.0], [-2.0, 1.5, 0.5], [0.0, -2.0, 1.0]])

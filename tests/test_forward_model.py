@@ -7,13 +7,7 @@ import pytest
 import torch
 from scipy import stats
 
-from cryolatent.forward import ctf
-
-from cryolatent.forward import fourier
-
-from cryolatent.forward import geometry
-
-from cryolatent.forward import projection
+from cryolatent.forward import ctf, fourier, geometry, lattice, projection
 
 
 def gaussian_volume(D, center, sigma):
@@ -66,7 +60,7 @@ def test_symmetrize_ht_wraps_nyquist():
 
 
 def test_frequency_grid_layout():
-    k = geometry.frequency_grid(4, 2)
+    k = lattice.frequency_grid(4, 2)
     assert k.shape == (4, 4, 2)
     assert np.allclose(k[2, 2], 0)  # origin at D//2
     assert np.allclose(k[2, 3], [0.25, 0])  # last array axis is kx
@@ -146,7 +140,7 @@ def test_ctf_hand_computed_value():
 
 
 def test_ctf_bfactor_envelope_and_torch_numpy_agree():
-    f = geometry.frequency_grid(16).reshape(-1, 2)
+    f = lattice.frequency_grid(16).reshape(-1, 2)
     p = np.array([[16, 2.0, 12000, 11000, 40, 300, 2.7, 0.1, 10]])
     a = ctf.ctf_from_params(f, p)
     b = ctf.ctf_from_params(torch.tensor(f), torch.tensor(p)).numpy()
@@ -206,7 +200,7 @@ def test_insert_is_adjoint_of_extract():
     rng = np.random.default_rng(0)
     P = 20
     vol = torch.tensor(rng.normal(size=(P,) * 3) + 1j * rng.normal(size=(P,) * 3))
-    coords, _ = projection.image_lattice(10)
+    coords, _ = lattice.image_lattice(10)
     rots = torch.tensor(geometry.random_rotations(3, seed=0), dtype=torch.float32)
     y = torch.tensor(rng.normal(size=(3, len(coords))) + 1j * rng.normal(size=(3, len(coords))))
     lhs = (projection.extract_slices(vol, rots, coords, 2.0) * y.conj()).sum()
@@ -219,7 +213,7 @@ def test_insert_is_adjoint_of_extract():
 def test_phase_shift_moves_image_by_whole_pixels():
     D = 16
     img = np.random.default_rng(0).normal(size=(1, D, D))
-    coords, flat = projection.image_lattice(D, radius=D)  # every pixel
+    coords, flat = lattice.image_lattice(D, radius=D)  # every pixel
     ft = torch.tensor(fourier.fft_center(img).reshape(1, -1)[:, flat.numpy()])
     moved = projection.phase_shift(ft, coords, torch.tensor([[2.0, -3.0]], dtype=torch.float64), D)
     out = fourier.ifft_center(projection.scatter_to_image(moved, flat, D)).real.numpy()

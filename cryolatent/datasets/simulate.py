@@ -25,7 +25,8 @@ from cryolatent import __version__
 from cryolatent.forward import fourier
 from cryolatent.errors import InputError
 from cryolatent.forward.geometry import random_rotations
-from cryolatent.forward.projection import form_images, image_lattice, project_volume
+from cryolatent.forward.lattice import image_lattice
+from cryolatent.forward.projection import form_images, project_volume
 
 
 @dataclass

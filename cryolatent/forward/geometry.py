@@ -1,4 +1,4 @@
-"""Rotations and the frequency lattice.
+"""Rotations: RELION Euler angles, cryoSPARC rotation vectors, random poses.
 
 Conventions (see docs/conventions.md): a pose matrix ``R`` maps an image
 frequency row vector ``k2 = (kx, ky, 0)`` to the volume frequency ``k2 @ R``;
@@ -64,15 +64,3 @@ def random_rotations(n: int, seed: int | np.random.Generator | None = None) -> n
     """``n`` rotation matrices drawn uniformly (Haar measure) from SO(3)."""
     rng = np.random.default_rng(seed)
     return Rotation.random(n, random_state=rng).as_matrix()
-
-
-def frequency_grid(D: int, ndim: int = 2) -> np.ndarray:
-    """Centred frequency coordinates of a D-box, in cycles per pixel.
-
-    Returns an array of shape ``(D,)*ndim + (ndim,)`` whose last axis is ordered
-    ``(kx, ky[, kz])`` while the grid axes are ``[.., y, x]`` (array order), with
-    ``k = (i - D//2) / D``.
-    """
-    k = (np.arange(D) - D // 2) / D
-    axes = np.meshgrid(*([k] * ndim), indexing="ij")  # axes[0] varies along the first array axis
-    return np.stack(axes[::-1], axis=-1)

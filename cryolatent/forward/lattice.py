@@ -1,4 +1,14 @@
-"""The (D+1) x (D+1) Hartley training lattice.
+"""Every frequency lattice, in one place.
+
+- :func:`frequency_grid` the centred ``D``-box grid in cycles per pixel (numpy),
+  used for CTFs, FSC shells and masks;
+- :func:`image_lattice` the pixels of a ``D``-box image inside a circle, in lattice
+  units (``k * D``), for the voxel forward model and back-projection;
+- :func:`volume_lattice` a ``(D+1)^3`` grid on ``[-extent, extent]`` where the
+  coordinate decoder is evaluated to render a volume;
+- :class:`Lattice` the ``(D+1) x (D+1)`` Hartley training lattice (below).
+
+The (D+1) x (D+1) Hartley training lattice.
 
 A centred Hartley image of even size D is symmetrized to ``D+1`` pixels per
 side (:func:`cryolatent.forward.fourier.symmetrize_ht`), so its grid is symmetric about
@@ -13,8 +23,46 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
+
+
+def frequency_grid(D: int, ndim: int = 2) -> np.ndarray:
+    """Centred frequency coordinates of a D-box, in cycles per pixel.
+
+    Returns an array of shape ``(D,)*ndim + (ndim,)`` whose last axis is ordered
+    ``(kx, ky[, kz])`` while the grid axes are ``[.., y, x]`` (array order), with
+    ``k = (i - D//2) / D``.
+    """
+    k = (np.arange(D) - D // 2) / D
+    axes = np.meshgrid(*([k] * ndim), indexing="ij")  # axes[0] varies along the first array axis
+    return np.stack(axes[::-1], axis=-1)
+
+
+def image_lattice(D: int, radius: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lattice coordinates of a D-box image, in pixels of frequency (``k * D``).
+
+    Returns
+    -------
+    coords
+        ``(M, 3)`` float tensor ``(kx, ky, 0)`` of the pixels inside the circle.
+    flat_index
+        ``(M,)`` long tensor: their positions in the flattened ``(D, D)`` image.
+    """
+    k = torch.from_numpy(frequency_grid(D, 2).reshape(-1, 2) * D).float()
+    radius = D / 2 if radius is None else radius
+    inside = (k**2).sum(-1) <= radius**2
+    flat_index = torch.nonzero(inside).squeeze(1)
+    coords = torch.cat([k[flat_index], torch.zeros(len(flat_index), 1)], dim=1)
+    return coords, flat_index
+
+
+def volume_lattice(D: int, extent: float = 0.5) -> torch.Tensor:
+    """``((D+1)**3, 3)`` coordinates ``(x, y, z)`` on ``[-extent, extent]``, flattened in array order ``[z, y, x]``."""
+    ax = torch.linspace(-extent, extent, D + 1, dtype=torch.float64)
+    zz, yy, xx = torch.meshgrid(ax, ax, ax, indexing="ij")
+    return torch.stack([xx, yy, zz], -1).reshape(-1, 3)
 
 
 class Lattice(nn.Module):

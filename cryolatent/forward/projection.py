@@ -14,25 +14,7 @@ import torch
 
 from cryolatent.forward import fourier
 from cryolatent.forward.ctf import ctf_from_params
-from cryolatent.forward.geometry import frequency_grid
-
-
-def image_lattice(D: int, radius: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Lattice coordinates of a D-box image, in pixels of frequency (``k * D``).
-
-    Returns
-    -------
-    coords
-        ``(M, 3)`` float tensor ``(kx, ky, 0)`` of the pixels inside the circle.
-    flat_index
-        ``(M,)`` long tensor: their positions in the flattened ``(D, D)`` image.
-    """
-    k = torch.from_numpy(frequency_grid(D, 2).reshape(-1, 2) * D).float()
-    radius = D / 2 if radius is None else radius
-    inside = (k**2).sum(-1) <= radius**2
-    flat_index = torch.nonzero(inside).squeeze(1)
-    coords = torch.cat([k[flat_index], torch.zeros(len(flat_index), 1)], dim=1)
-    return coords, flat_index
+from cryolatent.forward.lattice import image_lattice
 
 
 def _trilinear(points: torch.Tensor, size: int):
@@ -107,11 +89,22 @@ def insert_slices(
     coords: torch.Tensor,
     oversample: float,
 ) -> torch.Tensor:
-    """Adjoint of :func:`extract_slices`: add ``values`` (``(B, M)``) into ``target`` in place."""
-    size = target.shape[-1]
+    """Adjoint of :func:`extract_slices`: add ``values`` into ``target`` in place.
+
+    ``values`` is ``(B, M)`` for a ``(P, P, P)`` target, or ``(B, M, C)`` for a
+    ``(P, P, P, C)`` target of ``C`` channels that share one interpolation
+    (e.g. the real part, imaginary part and CTF weight of a back-projection).
+    """
+    size = target.shape[0]
     idx, w = _trilinear(_grid_points(coords, rots.to(torch.float32), size, oversample), size)
-    contrib = values.unsqueeze(-1) * w.to(values.real.dtype if values.is_complex() else values.dtype)
-    target.view(-1).index_add_(0, idx.reshape(-1), contrib.reshape(-1).to(target.dtype))
+    w = w.to(values.real.dtype if values.is_complex() else values.dtype)
+    if values.dim() == 2:
+        contrib = values.unsqueeze(-1) * w  # (B, M, 8)
+        target.view(-1).index_add_(0, idx.reshape(-1), contrib.reshape(-1).to(target.dtype))
+    else:
+        channels = values.shape[-1]
+        contrib = values.unsqueeze(2) * w.unsqueeze(-1)  # (B, M, 8, C)
+        target.view(-1, channels).index_add_(0, idx.reshape(-1), contrib.reshape(-1, channels).to(target.dtype))
     return target
 
 

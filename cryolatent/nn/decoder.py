@@ -15,7 +15,7 @@ from torch import nn
 
 from cryolatent.forward.ctf import ctf_from_params
 from cryolatent.forward.fourier import iht_center
-from cryolatent.forward.lattice import Lattice
+from cryolatent.forward.lattice import Lattice, volume_lattice
 from cryolatent.nn.encodings import Encoding
 from cryolatent.nn.mlp import MLP
 
@@ -134,13 +134,6 @@ class CoordinateDecoder(nn.Module):
     def eval_volume(self, z: torch.Tensor | None, D: int, norm: float = 1.0, **kwargs) -> torch.Tensor:
         """Real-space volume; see :func:`eval_volume`."""
         return eval_volume(self, z, D, norm, **kwargs)
-
-
-def volume_lattice(D: int, extent: float = 0.5) -> torch.Tensor:
-    """``((D+1)**3, 3)`` coordinates ``(x, y, z)`` on ``[-extent, extent]``, flattened in array order ``[z, y, x]``."""
-    ax = torch.linspace(-extent, extent, D + 1, dtype=torch.float64)
-    zz, yy, xx = torch.meshgrid(ax, ax, ax, indexing="ij")
-    return torch.stack([xx, yy, zz], -1).reshape(-1, 3)
 
 
 @torch.no_grad()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cryolatent.forward.ctf import ctf_from_params
-from cryolatent.forward.geometry import frequency_grid
+from cryolatent.forward.lattice import frequency_grid
 from cryolatent.pl._mpl import pyplot
 
 

@@ -20,8 +20,9 @@ from tqdm.auto import tqdm
 from cryolatent.forward import fourier
 from cryolatent.forward.ctf import ctf_from_params
 from cryolatent.reconstruct.fsc import FSCResult, fsc
-from cryolatent.forward.geometry import frequency_grid
-from cryolatent.forward.projection import _grid_points, _trilinear, image_lattice, phase_shift
+from cryolatent.forward.lattice import frequency_grid
+from cryolatent.forward.lattice import image_lattice
+from cryolatent.forward.projection import insert_slices, phase_shift
 
 
 @dataclass
@@ -29,8 +30,8 @@ class Reconstruction:
     """A back-projected map, its two half-maps and their FSC."""
 
     volume: np.ndarray
-    half1: np.ndarray
-    half2: np.ndarray
+    half_a: np.ndarray
+    half_b: np.ndarray
     fsc: FSCResult
     apix: float
     n_particles: int
@@ -42,22 +43,21 @@ class _Accumulator:
     def __init__(self, D: int, pad: int):
         self.D, self.pad = D, pad
         self.size = pad * D
-        self.sums = torch.zeros((self.size**3, 3), dtype=torch.float32)
+        self.sums = torch.zeros((self.size,) * 3 + (3,), dtype=torch.float32)
 
     def add(self, values: torch.Tensor, weights: torch.Tensor, rots: torch.Tensor, coords: torch.Tensor) -> None:
         """Insert ``(B, M)`` complex ``values`` and real ``weights`` along the slices of ``rots``."""
-        idx, w = _trilinear(_grid_points(coords, rots, self.size, self.pad), self.size)
-        data = torch.stack([values.real, values.imag, weights], -1).float()  # (B, M, 3)
-        self.sums.index_add_(0, idx.reshape(-1), (data.unsqueeze(2) * w.unsqueeze(-1)).reshape(-1, 3))
+        data = torch.stack([values.real, values.imag, weights], -1).float()  # (B, M, 3): one interpolation
+        insert_slices(self.sums, data, rots, coords, self.pad)
 
     @property
     def num(self) -> torch.Tensor:
         s = self.sums.double()
-        return torch.complex(s[:, 0], s[:, 1]).reshape((self.size,) * 3)
+        return torch.complex(s[..., 0], s[..., 1])
 
     @property
     def den(self) -> torch.Tensor:
-        return self.sums[:, 2].double().reshape((self.size,) * 3)
+        return self.sums[..., 2].double()
 
 
 def _finish(num: torch.Tensor, den: torch.Tensor, lam: torch.Tensor, D: int, pad: int) -> np.ndarray:
@@ -156,8 +156,8 @@ def backproject_chunks(
     volume = _finish(nums[0] + nums[1], den_all, lam_full, D, pad)
     return Reconstruction(
         volume=volume,
-        half1=halves[0],
-        half2=halves[1],
+        half_a=halves[0],
+        half_b=halves[1],
         fsc=fsc(halves[0], halves[1], apix=apix),
         apix=apix,
         n_particles=n_seen,

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from cryolatent.forward import fourier
-from cryolatent.forward.geometry import frequency_grid
+from cryolatent.forward.lattice import frequency_grid
 
 
 @dataclass

@@ -52,8 +52,8 @@ def consensus_map(
         check_writable(path, force)
     with clio.load_dataset(particles, poses=poses, ctf=ctf, ind=ind, datadir=datadir) as stack:
         rec = backproject(stack, invert_data=invert_data, pad=pad, use_ctf=use_ctf, progress=progress)
-    clio.write_volume(paths["half_a"], rec.half1, apix=rec.apix, force=force)
-    clio.write_volume(paths["half_b"], rec.half2, apix=rec.apix, force=force)
+    clio.write_volume(paths["half_a"], rec.half_a, apix=rec.apix, force=force)
+    clio.write_volume(paths["half_b"], rec.half_b, apix=rec.apix, force=force)
     with atomic_path(paths["fsc_txt"], force) as tmp:
         tmp.write_text(rec.fsc.to_text())
     with atomic_path(paths["fsc_png"], force) as tmp:
