@@ -37,8 +37,3 @@ class MLP(nn.Module):
         for lin in self.hidden:
             h = F.relu(lin(h) + h) if self.residual else F.relu(lin(h))
         return self.out(h)
-
-
-def ResidualMLP(in_dim: int, hidden: int, layers: int, out_dim: int) -> MLP:
-    """An :class:`MLP` with residual hidden layers."""
-    return MLP(in_dim, hidden, layers, out_dim, residual=True)

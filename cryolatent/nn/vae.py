@@ -60,10 +60,6 @@ class HetVAE(nn.Module):
         """Sample ``z = mu + exp(logvar / 2) * eps`` (the torch global RNG draws ``eps``)."""
         return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
 
-    def decode(self, rots: torch.Tensor, z: torch.Tensor | None, ctf_params: torch.Tensor | None = None) -> torch.Tensor:
-        """Render ``(B, M)`` predicted masked Hartley pixels (see :func:`~cryolatent.nn.decoder.render`)."""
-        return render(self.decoder, self.lattice, rots, z, masked_ctf(self.lattice, ctf_params))
-
     def forward(
         self,
         x: torch.Tensor | None,
