@@ -19,7 +19,7 @@ FSC), ``forward`` (the forward model), ``nn``/``training`` (the VAE), ``widgets`
 notebooks' settings).  The CLI (``cryolatent --help``) calls the same functions.
 """
 
-__version__ = "0.1.0"
+from cryolatent._version import __version__
 
 import importlib
 

@@ -13,7 +13,8 @@ import pkgutil
 import sys
 from typing import Sequence
 
-from cryolatent import __version__, commands
+from cryolatent import commands
+from cryolatent._version import __version__
 from cryolatent.errors import CryolatentError, InputError
 
 

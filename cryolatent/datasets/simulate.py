@@ -20,7 +20,7 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
-from cryolatent import __version__
+from cryolatent._version import __version__
 
 from cryolatent.forward import fourier
 from cryolatent.errors import InputError

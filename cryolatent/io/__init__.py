@@ -6,7 +6,8 @@ from __future__ import annotations
 from cryolatent.io.dataset import load_dataset, read_ctf, read_poses
 from cryolatent.io.export import write_cs, write_star
 from cryolatent.io.mrc import MrcHeader, read_mrc_header, read_volume, write_mrcs, write_volume
-from cryolatent.io.particles import ParticleStack, read_particles
+from cryolatent.io.particles import ParticleStack
+from cryolatent.io.sources import read_particles
 from cryolatent.io.pkl import (
     load_index,
     load_pkl,

@@ -9,7 +9,8 @@ import numpy as np
 from cryolatent.errors import InputError
 from cryolatent.io import cs as cs_io
 from cryolatent.io import star as star_io
-from cryolatent.io.particles import ParticleStack, read_particles
+from cryolatent.io.particles import ParticleStack
+from cryolatent.io.sources import read_particles
 from cryolatent.io.pkl import load_index, load_pkl, validate_index
 
 
