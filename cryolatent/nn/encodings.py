@@ -6,7 +6,7 @@ encoding maps ``(..., 3)`` to ``(..., out_dim)`` values in ``[-1, 1]``.
 Families (angular frequencies ``w``, in radians per coordinate unit, so that a
 feature is ``sin(w x)`` / ``cos(w x)`` for each axis ``x``):
 
-``geom_lowf`` (default)
+``geom_lowf``
     ``pe_dim`` frequencies spaced geometrically from ``D/2`` down to 1:
     wavelengths from ``4 pi`` lattice pixels up to ``2 pi`` box lengths, i.e.
     the features resolve structure down to a few pixels and never alias.
@@ -19,7 +19,7 @@ feature is ``sin(w x)`` / ``cos(w x)`` for each axis ``x``):
     Geometric from ``D/2`` down to ``2 pi``.
 ``linear_lowf``
     ``pe_dim`` frequencies spaced linearly from 1 to ``D/2``.
-``gaussian``
+``gaussian`` (the default, as cryoDRGN's)
     Random Fourier features: ``3 * pe_dim`` directions ``b ~ N(0, sigma^2 I)``
     scaled by ``D/2``, features ``sin(b.k), cos(b.k)`` (seeded, stored as a buffer).
 ``none``
