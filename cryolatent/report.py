@@ -50,7 +50,7 @@ def _listing(report: Path, descriptions: dict[str, str]) -> None:
 
 
 def analyze(
-    outdir: str | os.PathLike,
+    run_dir: str | os.PathLike,
     report_dir: str | os.PathLike | None = None,
     *,
     k: int = 20,
@@ -66,10 +66,10 @@ def analyze(
 
     Parameters
     ----------
-    outdir
-        Training output folder.
+    run_dir
+        Training run folder (read only).
     report_dir
-        Output folder (default ``OUTDIR/analyze``); refused if it exists and
+        Output folder (default ``RUN_DIR/analyze``); refused if it exists and
         is not empty, unless ``force``.
     k
         k-means clusters (centre volumes decoded); capped at the particle count.
@@ -88,11 +88,11 @@ def analyze(
     Path
         The report folder.
     """
-    outdir = Path(outdir)
-    report = Path(report_dir) if report_dir is not None else outdir / "analyze"
+    run_dir = Path(run_dir)
+    report = Path(report_dir) if report_dir is not None else run_dir / "analyze"
     if report.exists() and any(report.iterdir()) and not force:
         raise InputError("report folder exists and is not empty; pass --force to overwrite", report)
-    ls = LatentSet.from_run(outdir)
+    ls = LatentSet.from_run(run_dir)
     report.mkdir(parents=True, exist_ok=True)
     desc: dict[str, str] = {}
     k = min(k, ls.n_obs)
@@ -112,12 +112,12 @@ def analyze(
                              axis_names=("UMAP1", "UMAP2"))
         savefig(fig, report / "z_umap.png", force=True)
         desc["z_umap.png"] = "UMAP of the latent means, coloured by k-means cluster"
-    if (outdir / "train_log.csv").is_file():
-        savefig(pl.loss(outdir / "train_log.csv"), report / "loss.png", force=True)
+    if (run_dir / "train_log.csv").is_file():
+        savefig(pl.loss(run_dir / "train_log.csv"), report / "loss.png", force=True)
         desc["loss.png"] = "training loss, reconstruction error and KL per epoch"
 
     if decode is None:
-        decode = run_decoder(outdir, downsample=downsample, device=device)
+        decode = run_decoder(run_dir, downsample=downsample, device=device)
     elif not isinstance(decode, Decoder):
         decode = Decoder(decode, cache_size=0)
     series = at_centers(ls, decode)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cryolatent import cli, volumes
+from cryolatent import cli, report as report_module, volumes
 from cryolatent.errors import InputError
 from cryolatent.io import read_volume
 from cryolatent.latent import LatentSet
@@ -35,7 +35,7 @@ def test_report_folder(tmp_path):
 
 def test_cli_analyze(tmp_path, monkeypatch, capsys):
     out = make_run(tmp_path, n=30, zdim=1)
-    monkeypatch.setattr(volumes, "run_decoder", lambda outdir, **kw: volumes.Decoder(sphere_decoder))
+    monkeypatch.setattr(report_module, "run_decoder", lambda run_dir, **kw: volumes.Decoder(sphere_decoder))
     assert cli.main(["analyze", str(out), "--k", "2", "--no-umap"]) == 0
     assert (out / "analyze" / "kmeans2" / "vol_001.png").is_file()
     assert cli.main(["analyze", str(out), "--k", "2", "--no-umap"]) == 1

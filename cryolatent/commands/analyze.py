@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import argparse
 
+from cryolatent.report import analyze
+
 NAME = "analyze"
 HELP = "report on a trained run: latent embeddings, clusters and their volumes"
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
     """Register the arguments of ``cryolatent analyze``."""
-    parser.add_argument("outdir", help="training output folder")
-    parser.add_argument("-o", "--output", default=None, help="report folder (default: OUTDIR/analyze)")
+    parser.add_argument("run", metavar="RUN", help="training run folder (read, not changed)")
+    parser.add_argument("-o", "--output", metavar="REPORT", default=None, help="report folder (default: RUN/analyze)")
     parser.add_argument("--k", type=int, default=20, help="number of k-means clusters (centre volumes)")
     parser.add_argument("--no-umap", action="store_true", help="skip the UMAP")
     parser.add_argument("--n-fit", type=int, default=20000, help="UMAP is fitted on this many particles")
@@ -27,9 +29,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the report."""
-    from cryolatent.report import analyze
-
-    report = analyze(args.outdir, args.output, k=args.k, force=args.force, umap=not args.no_umap,
+    report = analyze(args.run, args.output, k=args.k, force=args.force, umap=not args.no_umap,
                      n_fit=args.n_fit, seed=args.seed, downsample=args.downsample, device=args.device)
     print(f"wrote the report to {report} (open {report / 'index.html'})")
     return 0
