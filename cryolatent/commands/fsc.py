@@ -12,7 +12,8 @@ import numpy as np
 
 from cryolatent import io as clio
 from cryolatent.errors import InputError
-from cryolatent.reconstruct.fsc import fsc, plot_fsc, soft_sphere_mask
+from cryolatent import pl
+from cryolatent.reconstruct.fsc import fsc, soft_sphere_mask
 from cryolatent.outputs import atomic_path
 
 NAME = "fsc"
@@ -48,8 +49,7 @@ def run(args: argparse.Namespace) -> int:
         with atomic_path(args.out_txt, args.force) as tmp:
             tmp.write_text(res.to_text())
     if args.plot:
-        with atomic_path(args.plot, args.force) as tmp:
-            plot_fsc({"A vs B": res}).savefig(tmp, format="png", dpi=120)
+        pl.savefig(pl.fsc({"A vs B": res}), args.plot, args.force)
     print(f"FSC 0.5: {res.resolution_05:.2f} A")
     print(f"FSC 0.143: {res.resolution_0143:.2f} A")
     print(f"AUC: {res.auc:.4f}")

@@ -11,8 +11,8 @@ Write a figure with :func:`savefig` (atomic, no overwrite without ``force``).
 from cryolatent.pl._mpl import savefig
 from cryolatent.pl.data import ctf_summary, particle_gallery, viewing_directions
 from cryolatent.pl.latent import embedding
-from cryolatent.pl.maps import map_views, volume
+from cryolatent.pl.maps import fsc, map_views, volume
 from cryolatent.pl.training import loss
 
-__all__ = ["ctf_summary", "embedding", "loss", "map_views", "particle_gallery", "savefig", "viewing_directions",
+__all__ = ["ctf_summary", "embedding", "fsc", "loss", "map_views", "particle_gallery", "savefig", "viewing_directions",
            "volume"]

@@ -1,4 +1,4 @@
-"""Figures of maps: slices and projections, isosurface snapshots."""
+"""Figures of maps: slices and projections, isosurface snapshots, FSC curves."""
 
 from __future__ import annotations
 
@@ -33,14 +33,14 @@ def volume(vol: np.ndarray, apix: float = 1.0, threshold: float | None = None, *
     fig = plt.figure(figsize=(12, 3.2))
     ax3 = fig.add_subplot(1, 4, 1, projection="3d")
     D = vol.shape[0]
-    try:
-        verts, faces = isosurface(vol, threshold, apix=apix, step=max(1, D // 48))
+    verts, faces = isosurface(vol, threshold, apix=apix, step=max(1, D // 48))
+    if len(faces):
         ax3.plot_trisurf(verts[:, 0], verts[:, 1], faces, verts[:, 2], color="lightsteelblue",
                          linewidth=0, antialiased=False, shade=True)
         ax3.set_box_aspect((1, 1, 1))
         lim = (0, D * apix)
         ax3.set(xlim=lim, ylim=lim, zlim=lim)
-    except (ValueError, RuntimeError):  # a flat volume has no surface
+    else:  # a flat volume, or a threshold outside its range, has no surface
         ax3.text2D(0.5, 0.5, "no surface", ha="center", transform=ax3.transAxes)
     ax3.set_axis_off()
     for j, (axis, name) in enumerate([(0, "along z"), (1, "along y"), (2, "along x")]):
@@ -49,4 +49,24 @@ def volume(vol: np.ndarray, apix: float = 1.0, threshold: float | None = None, *
         ax.set_title(f"max {name}", fontsize=9)
         ax.set_axis_off()
     fig.suptitle(title)
+    return fig
+
+
+def fsc(results: dict, title: str | None = None):
+    """FSC curves (``{label: FSCResult}``) against spatial frequency, with the 0.5 and 0.143 lines.
+
+    The axis is in 1/A with the resolution at 0.143 in each label; returns the figure.
+    """
+    fig, ax = pyplot().subplots(figsize=(5, 3.5))
+    for label, res in results.items():
+        ax.plot(res.freq / res.apix, res.fsc, label=f"{label} (0.143: {res.resolution_0143:.1f} A)")
+    ax.axhline(0.5, color="grey", lw=0.8, ls="--")
+    ax.axhline(0.143, color="grey", lw=0.8, ls=":")
+    ax.set_xlabel("spatial frequency (1/A)")
+    ax.set_ylabel("FSC")
+    ax.set_ylim(-0.1, 1.05)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
     return fig

@@ -6,9 +6,10 @@ import os
 from pathlib import Path
 
 from cryolatent import io as clio
-from cryolatent.reconstruct.backproject import Reconstruction, backproject
-from cryolatent.reconstruct.fsc import plot_fsc
+from cryolatent import pl
+from cryolatent.errors import InputError
 from cryolatent.outputs import atomic_path, check_writable
+from cryolatent.reconstruct.backproject import Reconstruction, backproject
 
 
 def output_paths(out: str | os.PathLike) -> dict[str, Path]:
@@ -44,8 +45,6 @@ def consensus_map(
     :func:`output_paths` ``(out)``; refuses to overwrite any of them without ``force``.
     """
     if Path(out).suffix.lower() != ".mrc":
-        from cryolatent.errors import InputError
-
         raise InputError("output map must end in .mrc", out)
     paths = output_paths(out)
     for path in paths.values():
@@ -56,8 +55,6 @@ def consensus_map(
     clio.write_volume(paths["half_b"], rec.half_b, apix=rec.apix, force=force)
     with atomic_path(paths["fsc_txt"], force) as tmp:
         tmp.write_text(rec.fsc.to_text())
-    with atomic_path(paths["fsc_png"], force) as tmp:
-        fig = plot_fsc({"half-maps": rec.fsc}, title=f"{Path(out).name}: half-map FSC")
-        fig.savefig(tmp, format="png", dpi=120)
+    pl.savefig(pl.fsc({"half-maps": rec.fsc}, title=f"{Path(out).name}: half-map FSC"), paths["fsc_png"], force)
     clio.write_volume(paths["volume"], rec.volume, apix=rec.apix, force=force)
     return rec
