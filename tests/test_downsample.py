@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
-
 import mrcfile
 import numpy as np
 import pytest
 
 from cryolatent import cli
+from cryolatent import io
+from cryolatent.io import downsample as downsample_module
 from cryolatent.io.downsample import downsample_stack, fourier_crop
 from cryolatent.errors import InputError
 from cryolatent.forward.fourier import fft_center
@@ -20,14 +20,6 @@ def _gaussian(D: int, apix: float, sigma: float, centre=(0.0, 0.0), offset=0.0) 
     yy, xx = np.meshgrid(x, x, indexing="ij")
     r2 = (xx - centre[0]) ** 2 + (yy - centre[1]) ** 2
     return (np.exp(-r2 / (2 * sigma**2)) + offset).astype(np.float32)
-
-
-def _io(*names: str):
-    io = importlib.import_module("cryolatent.io")
-    missing = [n for n in names if not hasattr(io, n)]
-    if missing:
-        pytest.skip(f"cryolatent.io does not export {', '.join(missing)} yet")
-    return io
 
 
 # --- the pure function ------------------------------------------------------------
@@ -113,7 +105,6 @@ class _FakeStack:
 
 
 def test_stack_is_streamed_in_chunks(tmp_path, monkeypatch):
-    io = _io("write_mrcs")
     stack = _FakeStack(23, 32, 1.5)
     seen = []
     real_write = io.write_mrcs
@@ -130,7 +121,7 @@ def test_stack_is_streamed_in_chunks(tmp_path, monkeypatch):
 
         return real_write(path, watch(), **kw)
 
-    monkeypatch.setattr(io, "write_mrcs", spy)
+    monkeypatch.setattr(downsample_module, "write_mrcs", spy)
     out = downsample_stack(stack, 16, tmp_path / "o.mrcs", chunk_size=7, progress=False)
     assert stack.calls == [7]
     assert [len(c) for c in seen] == [7, 7, 7, 2]
@@ -159,7 +150,6 @@ def stack_file(tmp_path):
 
 
 def test_file_round_trip_doubles_apix(stack_file, tmp_path):
-    io = _io("read_particles", "write_mrcs")
     path, imgs = stack_file
     out = downsample_stack(path, 16, tmp_path / "out.mrcs", chunk_size=10, progress=False)
     with mrcfile.open(out) as m:
@@ -177,7 +167,6 @@ def test_file_round_trip_doubles_apix(stack_file, tmp_path):
 
 
 def test_refuses_overwrite_and_bad_size(stack_file, tmp_path):
-    _io("read_particles", "write_mrcs")
     path, _ = stack_file
     out = tmp_path / "out.mrcs"
     out.write_bytes(b"old")
@@ -193,7 +182,6 @@ def test_refuses_overwrite_and_bad_size(stack_file, tmp_path):
 
 
 def test_cli(stack_file, tmp_path, capsys):
-    _io("read_particles", "write_mrcs")
     path, _ = stack_file
     out = tmp_path / "cli.mrcs"
     argv = ["downsample", str(path), "-D", "16", "-o", str(out), "--chunk-size", "8", "--no-progress"]
@@ -209,7 +197,6 @@ def test_cli(stack_file, tmp_path, capsys):
 
 
 def test_cli_txt_list_of_stacks(stack_file, tmp_path):
-    _io("read_particles", "write_mrcs")
     path, imgs = stack_file
     listing = tmp_path / "stacks.txt"
     listing.write_text(f"{path.name}\n{path.name}\n")

@@ -20,6 +20,7 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
+from cryolatent import io as clio
 from cryolatent._version import __version__
 
 from cryolatent.forward import fourier
@@ -240,7 +241,6 @@ def simulate_dataset(
         Paths of ``.mrc`` maps to project instead of the built-in molecule (each
         particle picks one at random; all must share one box size).
     """
-    from cryolatent import io as clio
 
     outdir = Path(outdir)
     if outdir.exists() and any(outdir.iterdir()) and not force:

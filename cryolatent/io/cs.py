@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from cryolatent.errors import InputError
+from cryolatent.forward import geometry
 
 POSE_FIELDS = ("alignments3D/pose", "alignments3D/shift")
 CTF_FIELDS = (
@@ -83,8 +84,6 @@ def blob_paths(records: np.ndarray, path=None) -> tuple[np.ndarray, list[str]]:
 
 def cs_poses(records: np.ndarray, path=None, D: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Poses from ``alignments3D/pose`` (rotation vector) and ``alignments3D/shift`` (px)."""
-    from cryolatent.forward import geometry  # lazy: geometry imports torch
-
     _require(records, POSE_FIELDS, "poses", path)
     rots = geometry.rotvec_to_matrix_cryosparc(records["alignments3D/pose"].reshape(-1, 3))
     box = cs_box(records, path, D)
@@ -186,8 +185,6 @@ def set_ctf(records: np.ndarray, ctf: np.ndarray) -> None:
 
 def set_poses(records: np.ndarray, poses: tuple[np.ndarray, np.ndarray], D: int) -> None:
     """Write poses into ``alignments3D/pose`` and ``alignments3D/shift`` when present."""
-    from cryolatent.forward import geometry  # lazy: geometry imports torch
-
     rots, trans = poses
     if "alignments3D/pose" in records.dtype.names:
         records["alignments3D/pose"] = geometry.matrix_to_rotvec_cryosparc(rots).reshape(-1, 3)

@@ -16,6 +16,8 @@ import numpy as np
 
 from cryolatent.errors import InputError
 from cryolatent.forward.fourier import fft_center, ifft_center
+from cryolatent.io.mrc import write_mrcs
+from cryolatent.io.sources import read_particles
 from cryolatent.outputs import check_writable
 
 
@@ -107,15 +109,13 @@ def downsample_stack(
     Path
         ``out_path``.
     """
-    from cryolatent import io
-
     if chunk_size < 1:
         raise InputError(f"--chunk-size must be at least 1, not {chunk_size}")
     check_writable(out_path, force)
     if not isinstance(stack, (str, os.PathLike)):
         _write(stack, D_new, out_path, chunk_size, force, progress, None)
     else:
-        opened = io.read_particles(stack, datadir=datadir)
+        opened = read_particles(stack, datadir=datadir)
         try:
             _write(opened, D_new, out_path, chunk_size, force, progress, stack)
         finally:
@@ -132,17 +132,15 @@ def _write(
     progress: bool,
     source: str | os.PathLike | None,
 ) -> None:
-    """Crop ``stack`` chunk by chunk into ``out_path`` (atomic, via ``io.write_mrcs``)."""
+    """Crop ``stack`` chunk by chunk into ``out_path`` (atomic, via :func:`~cryolatent.io.mrc.write_mrcs`)."""
     from tqdm.auto import tqdm
-
-    from cryolatent import io
 
     D = int(stack.D)
     check_size(D, D_new, source)
     apix = float(getattr(stack, "apix", None) or 1.0)
     n = len(stack)
     with tqdm(total=n, unit="img", desc="downsample", disable=not progress) as bar:
-        io.write_mrcs(
+        write_mrcs(
             out_path,
             _crop_chunks(stack, D_new, chunk_size, bar),
             apix=apix * D / D_new,

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cryolatent.outputs import atomic_path
+from cryolatent.forward import geometry
 from cryolatent.io import cs as cs_io
 from cryolatent.io import star as star_io
 from cryolatent.io.particles import ParticleStack
 from cryolatent.io.paths import relative_to
+from cryolatent.outputs import atomic_path
 
 
 def _particle_apix(stack: ParticleStack, particles: pd.DataFrame) -> np.ndarray:
@@ -48,8 +49,6 @@ def write_star(
         rebuilt from the particle's resolved stack file, relative to the
         output's folder.
     """
-    from cryolatent.forward import geometry  # lazy: geometry imports torch
-
     n = len(stack)
     out_dir = Path(os.fspath(path)).parent
     meta = stack.metadata if stack.cs_records is None else None

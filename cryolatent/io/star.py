@@ -11,6 +11,7 @@ import pandas as pd
 import starfile
 
 from cryolatent.errors import InputError
+from cryolatent.forward import geometry
 
 POSE_COLUMNS = ("rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi")
 CTF_REQUIRED = (
@@ -139,8 +140,6 @@ def star_poses(
     apix: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Poses from RELION columns: ``(N,3,3)`` rots and ``(N,2)`` trans (fraction of box)."""
-    from cryolatent.forward import geometry  # lazy: geometry imports torch
-
     _require(particles, optics, POSE_COLUMNS, "poses", path)
     n = len(particles)
     euler = np.stack([particles[c].to_numpy(dtype=np.float64) for c in POSE_COLUMNS], axis=1)

@@ -8,6 +8,7 @@ from torch import nn
 from cryolatent.forward.lattice import Lattice
 from cryolatent.nn.decoder import CoordinateDecoder, masked_ctf, render
 from cryolatent.nn.encoder import Encoder
+from cryolatent.nn.encodings import make_encoding
 
 
 class HetVAE(nn.Module):
@@ -99,7 +100,6 @@ def build_model(
 
     ``enc_in_dim`` defaults to the number of masked lattice pixels (Hartley input).
     """
-    from cryolatent.nn.encodings import make_encoding
 
     lattice = Lattice(D, include_dc=include_dc)
     decoder = CoordinateDecoder(make_encoding(pe_type, D, pe_dim), dec_dim, dec_layers, zdim, residual)

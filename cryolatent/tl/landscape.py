@@ -11,6 +11,10 @@ from typing import Callable, NamedTuple
 import numpy as np
 from scipy import ndimage
 
+from cryolatent.reconstruct.fsc import soft_sphere_mask
+from cryolatent.tl.clustering import kmeans_cluster
+from cryolatent.tl.embedding import pca_embed
+
 
 class Landscape(NamedTuple):
     """Volume-space analysis of ``M`` sampled volumes.
@@ -53,8 +57,6 @@ def sphere_mask(D: int, radius: float | None = None, width: float = 3.0) -> np.n
     np.ndarray
         ``(D, D, D)`` float32 in [0, 1].
     """
-    from cryolatent.reconstruct.fsc import soft_sphere_mask
-
     radius = 0.4 * D if radius is None else float(radius)
     return soft_sphere_mask(D, radius, max(width, 1e-6))
 
@@ -118,7 +120,6 @@ def volume_landscape(
     """
     from sklearn.cluster import AgglomerativeClustering, KMeans
 
-    from cryolatent.tl.embedding import pca_embed
 
     vols = np.asarray(vols, dtype=np.float32)
     if vols.ndim != 4 or not vols.shape[1] == vols.shape[2] == vols.shape[3]:
@@ -183,7 +184,6 @@ def sample_landscape(
         The ``(m,)`` particles decoded, the ``(N,)`` volume cluster of every
         particle (that of its k-means centre), and the :class:`Landscape`.
     """
-    from cryolatent.tl.clustering import kmeans_cluster
 
     z = np.asarray(z, dtype=np.float32).reshape(len(z), -1)
     km = kmeans_cluster(z, m, seed=seed, n_init=1 if m > 50 else 10)
