@@ -199,6 +199,20 @@ class VolumeSeries:
         return slider_figure(self, threshold, step=step)
 
 
+ISO_PERCENTILE = 99.0
+"""Default isosurface level: this percentile of the voxel values (1% of the voxels inside,
+ChimeraX's initial level); used by the report, the series and the explorer panel."""
+
+
+def default_threshold(vol: np.ndarray) -> float:
+    """The default isosurface level of ``vol``: its :data:`ISO_PERCENTILE` percentile, or the
+    middle of its range when that percentile is the maximum (a flat top) or the minimum."""
+    vol = np.asarray(vol)
+    lo, hi = float(vol.min()), float(vol.max())
+    level = float(np.percentile(vol, ISO_PERCENTILE))
+    return level if lo < level < hi else lo + 0.5 * (hi - lo)
+
+
 def isosurface(
     vol: np.ndarray,
     threshold: float | None = None,
@@ -213,7 +227,9 @@ def isosurface(
     Parameters
     ----------
     threshold
-        Contour level (default: the 99th percentile). Outside the volume's range: ValueError.
+        Contour level (default: :func:`default_threshold`). A level outside the open range
+        ``(vol.min(), vol.max())`` (or a flat volume) gives an empty mesh, not an error, so a
+        threshold slider never raises; callers say "no surface" when ``len(faces) == 0``.
     step
         Marching-cubes step size; with ``max_faces`` it grows until the mesh has at most
         that many triangles (for interactive views).
@@ -224,18 +240,23 @@ def isosurface(
     -------
     verts, faces
         ``(V, 3)`` float32 vertices ordered ``(x, y, z)`` in Angstrom — the volume's own
-        right-handed frame, so a plot of them has the map's hand — and ``(F, 3)`` int32 triangles.
+        right-handed frame, so a plot of them has the map's hand — and ``(F, 3)`` int32 triangles;
+        both ``(0, 3)`` when there is no surface at ``threshold``.
     """
     from skimage.measure import marching_cubes
 
     vol = np.asarray(vol, dtype=np.float32)
     if vol.ndim != 3:
         raise ValueError(f"volume must be 3-D, got shape {vol.shape}")
-    level = float(np.percentile(vol, 99)) if threshold is None else float(threshold)
-    if not vol.min() < level < vol.max():
-        raise ValueError(f"threshold {level:.4g} is outside the volume's range [{vol.min():.4g}, {vol.max():.4g}]")
+    level = default_threshold(vol) if threshold is None else float(threshold)
+    empty = np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int32)
+    if not vol.min() < level < vol.max():  # also a flat or NaN volume: no surface
+        return empty
     while True:
-        verts, faces, _, _ = marching_cubes(vol, level, step_size=step, allow_degenerate=False)
+        try:
+            verts, faces, _, _ = marching_cubes(vol, level, step_size=step, allow_degenerate=False)
+        except RuntimeError:  # skimage's "No surface found": a feature finer than the step
+            return empty
         if max_faces is None or len(faces) <= max_faces or step >= 8:
             break
         step += 1
