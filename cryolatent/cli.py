@@ -3,19 +3,27 @@
 Each command module defines ``NAME`` (the subcommand), ``HELP`` (one line),
 ``add_args(parser)`` and ``run(args)``; ``run`` only turns arguments into calls
 to the library functions that the notebooks use too.
+
+Every failure prints one line, ``cryolatent CMD: error: <file or argument>: <problem>``,
+and exits non-zero. A failure that is not one of cryolatent's own errors (a
+library's ``ValueError``, a torch error) also writes its traceback to a log file
+named in that line; ``cryolatent --debug CMD ...`` raises it instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
+import tempfile
+import traceback
 from typing import Sequence
 
 from cryolatent import commands
 from cryolatent._version import __version__
-from cryolatent.errors import CryolatentError, InputError
+from cryolatent.errors import CryolatentError
 
 
 def _command_modules() -> list:
@@ -34,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Heterogeneous cryo-EM reconstruction (cryoDRGN-compatible files).",
     )
     parser.add_argument("--version", action="version", version=f"cryolatent {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of a failure")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in _command_modules():
         p = sub.add_parser(
@@ -47,6 +56,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def describe(exc: BaseException) -> str:
+    """The one-line message of a failure: its file or argument first, where it names one."""
+    if isinstance(exc, CryolatentError):
+        return _one_line(exc)
+    if isinstance(exc, OSError):
+        what = exc.strerror or exc.__class__.__name__
+        where = exc.filename if exc.filename is not None else ""
+        return _one_line(f"{where}: {what}" if where else f"{what} ({exc})")
+    if isinstance(exc, MemoryError):
+        return "out of memory (try a smaller --batch-size, box or subset)"
+    message = _one_line(exc) or exc.__class__.__name__
+    return f"{message} ({exc.__class__.__name__})"
+
+
+def _log_traceback(command: str, exc: BaseException) -> str | None:
+    """Write the traceback of an unexpected failure to a log file; its path, or None if it cannot be written."""
+    try:
+        fd, path = tempfile.mkstemp(prefix=f"cryolatent-{command}-", suffix=".log")
+        with os.fdopen(fd, "w") as f:
+            f.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+        return path
+    except OSError:
+        return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cryolatent`` script; returns the exit status."""
     parser = build_parser()
@@ -56,12 +94,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         result = args._run(args)
-    except CryolatentError as exc:
-        print(f"cryolatent {args.command}: error: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print(f"cryolatent {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # every failure a user can cause: one line, the traceback in a log
+        if args.debug:
+            raise
+        message = describe(exc)
+        if not isinstance(exc, (CryolatentError, OSError)):
+            log = _log_traceback(args.command, exc)
+            if log:
+                message += f" [traceback in {log}; --debug shows it]"
+        print(f"cryolatent {args.command}: error: {message}", file=sys.stderr)
+        return 1
     return int(result or 0)
 
 

@@ -127,6 +127,24 @@ class SimulationConfig:
     p_state1: float = 0.5
     volumes: list = field(default_factory=list)
 
+    def validate(self) -> "SimulationConfig":
+        """Raise :class:`InputError` naming the argument of a value that makes no dataset."""
+        finite = np.isfinite
+        checks = [
+            (self.n_particles >= 1, f"-n/--n-particles must be >= 1, got {self.n_particles}"),
+            (self.box >= 8 and self.box % 2 == 0, f"-D/--box must be an even number >= 8, got {self.box}"),
+            (finite(self.apix) and self.apix > 0, f"--apix must be a positive pixel size in A, got {self.apix}"),
+            (self.snr is None or (finite(self.snr) and self.snr > 0), f"--snr must be > 0 (0: no noise), got {self.snr}"),
+            (finite(self.max_shift_px) and self.max_shift_px >= 0, f"--max-shift must be >= 0, got {self.max_shift_px}"),
+            (self.defocus_min > 0 and self.defocus_max >= self.defocus_min, "defocus range must be positive and ordered"),
+            (0 <= self.p_state1 <= 1, f"p_state1 must be in [0, 1], got {self.p_state1}"),
+            (self.n_t_bins >= 1, f"n_t_bins must be >= 1, got {self.n_t_bins}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise InputError(message)
+        return self
+
 
 def _random_ctf(cfg: SimulationConfig, rng: np.random.Generator, n: int) -> np.ndarray:
     dfu = rng.uniform(cfg.defocus_min, cfg.defocus_max, n)
@@ -243,6 +261,10 @@ def simulate_dataset(
     """
 
     outdir = Path(outdir)
+    SimulationConfig(n_particles=n_particles, box=box if not volumes else 8, apix=apix, snr=snr, seed=seed,
+                     **kwargs).validate()
+    if outdir.exists() and not outdir.is_dir():
+        raise InputError("exists and is not a folder", outdir)
     if outdir.exists() and any(outdir.iterdir()) and not force:
         raise InputError("output folder exists and is not empty; pass --force to replace it", outdir)
     vols = []
@@ -253,9 +275,8 @@ def simulate_dataset(
         vols.append(vol)
         box = vol.shape[0]
         apix = vol_apix or apix
-    if box % 2:
-        raise InputError(f"box size must be even, got {box}")
-    cfg = SimulationConfig(n_particles=n_particles, box=box, apix=apix, snr=snr, seed=seed, volumes=vols, **kwargs)
+    cfg = SimulationConfig(n_particles=n_particles, box=box, apix=apix, snr=snr, seed=seed, volumes=vols,
+                           **kwargs).validate()
     sim = simulate_particles(cfg, progress=progress)
 
     outdir.parent.mkdir(parents=True, exist_ok=True)
