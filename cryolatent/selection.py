@@ -3,7 +3,9 @@
 Positions are rows ``0..N-1`` of the LatentSet; exports write ORIGINAL dataset
 indices (``ls.obs["orig_index"]``), as cryoDRGN's ``--ind`` files expect.
 A saved selection records ``N`` and a fingerprint of the original indices, so
-it reopens after a kernel restart and is refused for another dataset.
+it reopens after a kernel restart and is refused for another dataset;
+:func:`save_selections`/:func:`load_selections` keep several in a folder (the
+explorer panel's save and load).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
@@ -313,3 +316,43 @@ class Selection:
         stack = self.subset_stack(ls, particles)
         write_mrcs(path, stack.iter_chunks(chunk_size), apix=stack.apix or 1.0, force=force, n_images=len(stack))
         return Path(path)
+
+
+def save_selections(selections: Iterable[Selection], folder: str | os.PathLike, force: bool = False) -> list[Path]:
+    """Save selections into ``folder``, one Selection JSON file each (``<name>.json``, see :meth:`Selection.save`).
+
+    Names are made file-safe (runs of characters other than letters, digits,
+    ``_``, ``.``, ``-`` become ``_``). Nothing is written when two names give
+    one file name, or when a file exists and not ``force``.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    from cryolatent.outputs import check_writable
+
+    paths: dict[Path, Selection] = {}
+    for sel in selections:
+        path = Path(folder) / (re.sub(r"[^\w.-]+", "_", sel.name) + ".json")
+        if path in paths:
+            raise InputError(f"selections {paths[path].name!r} and {sel.name!r} would both be saved as {path.name}",
+                             folder)
+        paths[path] = sel
+    for path in paths:  # refuse before writing anything
+        check_writable(path, force)
+    return [sel.save(path, force) for path, sel in paths.items()]
+
+
+def load_selections(folder: str | os.PathLike, ls: "LatentSet") -> list[Selection]:
+    """Every selection saved in ``folder`` (its ``*.json`` files, by file name) for LatentSet ``ls``.
+
+    Raises
+    ------
+    InputError
+        No ``*.json`` file, a file that is not a saved selection, or one of another dataset.
+    """
+    files = sorted(Path(folder).glob("*.json"))
+    if not files:
+        raise InputError("no saved selections (*.json) here", folder)
+    return [Selection.load(path, ls) for path in files]

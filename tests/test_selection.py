@@ -8,7 +8,7 @@ from cryolatent import tl
 from cryolatent.errors import InputError
 from cryolatent.io import load_index, read_particles, write_index_pkl
 from cryolatent.latent import LatentSet
-from cryolatent.selection import Selection, in_polygon
+from cryolatent.selection import Selection, in_polygon, load_selections, save_selections
 
 from test_latent import make_run
 
@@ -36,6 +36,8 @@ def test_algebra_and_de_morgan():
 def test_polygon_cluster_and_range_selections():
     xy = np.array([[0.5, 0.5], [2, 2], [-1, 0], [0.9, 0.1]])
     assert in_polygon(xy, [[0, 0], [1, 0], [1, 1], [0, 1]]).tolist() == [True, False, False, True]
+    with pytest.raises(ValueError, match="polygon"):
+        in_polygon(xy, [[0, 0], [1, 1]])  # two vertices are no polygon
     ls = _ls()
     tl.pca(ls)
     ls.emb["grid"] = ls.z.copy()
@@ -60,6 +62,32 @@ def test_save_load_and_refuse_other_dataset(tmp_path):
         Selection.load(tmp_path / "pick.json", _ls(offset=100))
     with pytest.raises(InputError, match="exists"):
         sel.save(tmp_path / "pick.json")
+
+
+def test_folder_of_selections_round_trip(tmp_path):
+    ls = _ls()
+    a = Selection.from_indices(ls, [1, 2], "a/b c")  # not a file name as it stands
+    b = Selection.from_indices(ls, [7], "b")
+    written = save_selections([a, b], tmp_path / "sel")
+    assert [p.name for p in written] == ["a_b_c.json", "b.json"]
+    back = load_selections(tmp_path / "sel", ls)
+    assert back == [a, b] and [s.name for s in back] == ["a/b c", "b"]
+    assert Selection.load(tmp_path / "sel" / "b.json", ls) == b  # each file is a plain saved Selection
+    # refused without force, and nothing written: not even the files that do not exist yet
+    c = Selection.from_indices(ls, [3], "c")
+    with pytest.raises(InputError, match="exists"):
+        save_selections([c, Selection.from_indices(ls, [4], "b")], tmp_path / "sel")
+    assert not (tmp_path / "sel" / "c.json").exists()
+    save_selections([Selection.from_indices(ls, [4], "b")], tmp_path / "sel", force=True)
+    assert load_selections(tmp_path / "sel", ls)[1].indices.tolist() == [4]
+    with pytest.raises(InputError, match="both be saved as a_b.json"):
+        save_selections([Selection.from_indices(ls, [1], "a b"), Selection.from_indices(ls, [2], "a/b")],
+                        tmp_path / "other")
+    assert not (tmp_path / "other").exists()
+    with pytest.raises(InputError, match="another dataset"):
+        load_selections(tmp_path / "sel", _ls(offset=100))
+    with pytest.raises(InputError, match="no saved selections"):
+        load_selections(tmp_path / "empty", ls)
 
 
 def test_export_round_trip(tmp_path):

@@ -1,31 +1,37 @@
-"""PanelState without any UI: selection algebra, filters, colours, volumes, export, persistence."""
+"""PanelState without any UI: selections (Selection objects), filters, colours, volumes
+(through a cached volumes.Decoder), export and persistence (Selection JSON)."""
 
 from __future__ import annotations
 
+import json
 import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from cryolatent.widgets.state import PanelState, knn_density, points_in_polygon, synthetic_state
+from _panel_fixtures import panel_state, synthetic_state
+from cryolatent.latent import LatentSet
+from cryolatent.selection import Selection
+from cryolatent.volumes import default_threshold
+from cryolatent.widgets.state import PanelState, knn_density
 
 
 @pytest.fixture
 def grid_state():
-    """A 10x10 grid of points at integer (x, y); labels = row // 4; covariate = x."""
+    """A 10x10 grid of points at integer (x, y) (position 10 y + x); labels = y // 4; covariates x, y."""
     x, y = np.meshgrid(np.arange(10.0), np.arange(10.0))
     xy = np.c_[x.ravel(), y.ravel()]
     z = np.c_[xy, xy.sum(1), np.zeros(100)]
     labels = {"cluster": (xy[:, 1] // 4).astype(int)}
-    cov = pd.DataFrame({"defocus_A": xy[:, 0] * 1000.0, "score": xy[:, 1]})
+    cov = {"defocus_A": xy[:, 0] * 1000.0, "score": xy[:, 1]}
     calls = []
 
-    def decode(i):
-        calls.append(i)
-        return np.full((4, 4, 4), float(i), np.float32)
+    def decode(zs):  # the volume of point (x, y) is filled with its position 10 y + x
+        calls.extend(int(10 * zi[1] + zi[0]) for zi in zs)
+        return np.stack([np.full((4, 4, 4), 10 * zi[1] + zi[0], np.float32) for zi in zs])
 
-    st = PanelState({"umap": xy, "z": z}, cov, labels, decode)
+    st = panel_state({"umap": xy, "z": z}, cov, labels, decode)
     st.decode_calls = calls
     return st
 
@@ -40,10 +46,25 @@ def test_importing_state_pulls_in_no_ui():
 
 def test_defaults(grid_state):
     s = grid_state
-    assert s.embedding == "umap" and (s.x_dim, s.y_dim) == (0, 1)
+    assert s.embedding == "umap" and (s.x_dim, s.y_dim) == (0, 1) and set(s.embeddings) == {"z", "umap"}
     assert s.colour_by == "cluster" and s.label_key == "cluster"
     assert s.selection is None and s.n_kept == 100 and s.highlighted is None
     assert s.colour_options == ["none", "density", "cluster", "defocus_A", "score"]
+
+
+def test_state_holds_the_latentset_and_selections(grid_state):
+    s = grid_state
+    assert isinstance(s.ls, LatentSet) and s.embeddings["umap"] is s.ls.emb["umap"]
+    sel = s.select_box(0, 1, 0, 1)
+    assert isinstance(sel, Selection) and s.selection is sel and sel.name == "box"
+    assert sel.indices.tolist() == [0, 1, 10, 11]
+    # the panel's selections are the library's: they combine with Selections made outside it
+    outside = Selection.from_indices(s.ls, [1, 2], "outside")
+    assert (s.selection | outside).indices.tolist() == [0, 1, 2, 10, 11]
+    s.select_indices(outside, mode="intersect")
+    assert s.kept_positions.tolist() == [1]
+    with pytest.raises(ValueError, match="another dataset"):
+        s.select_indices(Selection([0], 100, fingerprint="0" * 16))
 
 
 def test_axes_any_embedding(grid_state):
@@ -59,35 +80,42 @@ def test_axes_any_embedding(grid_state):
 def test_select_box_polygon_indices_clusters(grid_state):
     s = grid_state
     m = s.select_box(2, 4, 6, 5)  # corners in any order, inclusive
-    assert m.sum() == 3 * 2 and s.n_kept == 6
+    assert len(m) == 3 * 2 and s.n_kept == 6
     m = s.select_polygon([(-0.5, -0.5), (2.5, -0.5), (-0.5, 2.5)])  # triangle: x + y <= 2
-    assert set(np.flatnonzero(m)) == {i for i in range(100) if i % 10 + i // 10 <= 2}
+    assert set(m.indices) == {i for i in range(100) if i % 10 + i // 10 <= 2} and s.history[-1]["kind"] == "lasso"
+    with pytest.raises(ValueError):  # the library's polygon check
+        s.select_polygon([(0, 0), (1, 1)])
     s.select_indices([1, 5, 7])
     assert set(s.kept_positions) == {1, 5, 7}
     s.select_indices(np.array([5, 9]), mode="add")
     assert set(s.kept_positions) == {1, 5, 7, 9}
     s.select_indices([5], mode="subtract")
     assert set(s.kept_positions) == {1, 7, 9}
+    s.select_indices(iter([7, 9, 11]), mode="intersect")  # any iterable
+    assert set(s.kept_positions) == {7, 9}
     s.select_clusters([2])
     assert s.n_kept == 20 and set(s.labels["cluster"][s.kept_positions]) == {2}
-    with pytest.raises(IndexError):
+    with pytest.raises(ValueError):
         s.select_indices([100])
+    with pytest.raises(ValueError, match="mode"):
+        s.select_indices([1], mode="xor")
 
 
 def test_invert_clear_and_named_algebra(grid_state):
     s = grid_state
-    a = s.save_selection("a", s.select_box(0, 4, 0, 9))  # x <= 4
-    b = s.save_selection("b", s.select_box(0, 9, 0, 4))  # y <= 4
-    assert s.combine("a", "b", "union").sum() == (a | b).sum()
-    assert s.combine("a", "b", "intersection").sum() == 25
-    assert s.combine("a", "b", "difference").sum() == 25
+    a = s.save_selection("a", s.select_box(0, 4, 0, 9)).mask  # x <= 4
+    b = s.save_selection("b", s.select_box(0, 9, 0, 4)).mask  # y <= 4
+    assert len(s.combine("a", "b", "union")) == (a | b).sum() == 75
+    assert len(s.combine("a", "b", "intersection")) == 25
+    np.testing.assert_array_equal(s.combine("a", "b", "difference").mask, a & ~b)
     s.combine("a", "b", "union", name="ab")
-    np.testing.assert_array_equal(s.selections["ab"], a | b)
+    np.testing.assert_array_equal(s.selections["ab"].mask, a | b)
+    assert s.selections["ab"].name == "ab"
     # De Morgan over the named sets
-    np.testing.assert_array_equal(s.invert("ab"), s.invert("a") & s.invert("b"))
+    assert s.invert("ab") == (s.invert("a") & s.invert("b"))
     s.use_selection("a")
     s.invert()
-    np.testing.assert_array_equal(s.selection, ~a)
+    np.testing.assert_array_equal(s.selection.mask, ~a)
     s.clear_selection()
     assert s.selection is None and s.n_kept == 100
     s.invert()  # inverting "nothing selected" selects everything
@@ -96,6 +124,21 @@ def test_invert_clear_and_named_algebra(grid_state):
     assert set(s.selections) == {"a", "b"}
     with pytest.raises(KeyError):
         s.use_selection("ab")
+    with pytest.raises(ValueError, match="op"):
+        s.combine("a", "b", "xor")
+    with pytest.raises(ValueError, match="name"):
+        s.save_selection("current")  # reserved for the kept particles on disk
+
+
+def test_selection_changes_notify_observers(grid_state):
+    s = grid_state
+    seen = []
+    s.observe(lambda c: seen.append((c["name"], None if c["new"] is None else len(c["new"]))),
+              names=["selection", "selections"])
+    s.select_indices([1, 2])
+    s.save_selection("two")
+    s.clear_selection()
+    assert seen == [("selection", 2), ("selections", 1), ("selection", None)]
 
 
 def test_filters_and_kept(grid_state):
@@ -106,6 +149,7 @@ def test_filters_and_kept(grid_state):
     assert s.n_kept == 8
     s.select_clusters([0])  # y in 0..3: still 8
     assert s.n_kept == 8
+    np.testing.assert_array_equal(s.kept_indices, [2, 3, 4, 5, 12, 13, 14, 15])
     s.clear_filter("score")
     assert s.n_kept == 16
     s.clear_filter()
@@ -146,24 +190,32 @@ def test_density_computed_once(grid_state, monkeypatch):
     assert len(calls) == 1
 
 
-def test_point_volume_cache_and_threshold(grid_state):
+def test_point_volume_is_decoded_once_and_threshold_is_the_librarys(grid_state):
     s = grid_state
     s.set_point(7)
     s.set_point(7)
-    assert s.current_point == 7 and s.volume[0, 0, 0] == 7 and s.decode_calls == [7]
+    assert s.current_point == 7 and s.volume[0, 0, 0] == 7 and s.decode_calls == [7]  # one cache: the Decoder's
     s.set_point(200)
     assert s.message_level == "error" and s.current_point == 7
+    st = synthetic_state(n=50, box=16, seed=0)
+    vol = st.set_point(3)
+    assert st.threshold == pytest.approx(default_threshold(vol)) == pytest.approx(np.percentile(vol, 99))
+    st.threshold = 0.5 * float(vol.max())  # a threshold inside the next volume's range is kept
+    st.set_point(4)
+    assert st.threshold == pytest.approx(0.5 * float(vol.max()))
 
 
 def test_decoder_errors_become_messages():
-    def bad(i):
+    def bad(z):
         raise RuntimeError("no GPU")
 
-    s = PanelState({"u": np.zeros((3, 2))}, decode=bad)
+    s = panel_state({"u": np.zeros((3, 2))}, decode=bad)
     assert s.set_point(1) is None
     assert s.message_level == "error" and "no GPU" in s.message
-    s2 = PanelState({"u": np.zeros((3, 2))})
+    s2 = panel_state({"u": np.zeros((3, 2))})
     assert s2.set_point(1) is None and s2.message_level == "warning"
+    with pytest.raises(RuntimeError, match="no decoder"):
+        s2.volume_at(1)
 
 
 def test_export_delegates_and_empty_writes_nothing(grid_state, tmp_path):
@@ -183,46 +235,66 @@ def test_export_delegates_and_empty_writes_nothing(grid_state, tmp_path):
 def test_default_export_writes_cryodrgn_index_with_original_indices(tmp_path):
     from cryolatent.io import load_index
 
-    s = PanelState({"u": np.arange(10.0).reshape(5, 2)}, index=np.array([10, 11, 12, 13, 14]))
+    s = panel_state({"u": np.arange(10.0).reshape(5, 2)}, index=np.array([10, 11, 12, 13, 14]))
     s.select_indices([0, 3])
     path = s.export(tmp_path / "ind.pkl")
     np.testing.assert_array_equal(load_index(path), [10, 13])
+    assert not (tmp_path / "ind_inverse.pkl").exists()
     assert s.export(tmp_path / "ind.pkl") is None and "exist" in s.message  # no silent overwrite
     assert s.export(tmp_path / "ind.pkl", force=True) is not None
     assert s.export(tmp_path / "p.star", "star") is None and "stack" in s.message
 
 
-def test_selections_roundtrip_after_restart(grid_state, tmp_path):
+def test_selections_are_saved_as_selection_json_and_reload_after_restart(grid_state, tmp_path):
     s = grid_state
-    s.save_selection("left", s.select_box(0, 3, 0, 9))
+    s.save_selection("left side", s.select_box(0, 3, 0, 9))
     s.select_clusters([1])
     s.set_filter("defocus_A", 1000, None)
-    path = s.save_selections(tmp_path / "sel.npz")
-    fresh = PanelState(s.embeddings, s.covariates, s.labels)
-    fresh.load_selections(path)
-    np.testing.assert_array_equal(fresh.selections["left"], s.selections["left"])
-    np.testing.assert_array_equal(fresh.selection, s.selection)
-    assert fresh.filters["defocus_A"][0] == 1000 and fresh.n_kept == s.n_kept
-    other = PanelState({"u": np.zeros((7, 2))})
-    other.load_selections(path)
-    assert other.message_level == "error" and other.selections == {}
+    folder = tmp_path / "sel"
+    written = s.save_selections(folder)
+    assert sorted(p.name for p in written) == ["current.json", "left_side.json"]
+    # the library's format: Selection.load reads each file back, checked against the dataset
+    left = Selection.load(folder / "left_side.json", s.ls)
+    assert left.name == "left side" and left == s.selections["left side"]
+    assert Selection.load(folder / "current.json", s.ls).indices.tolist() == s.kept_positions.tolist()
+    assert json.loads((folder / "current.json").read_text())["format"] == "cryolatent.Selection"
+    # a fresh panel (a kernel restart) gets the named selections and the kept particles back
+    fresh = panel_state(s.embeddings, s.covariates, s.labels)
+    fresh.load_selections(folder)
+    assert fresh.selections == s.selections and fresh.selections["left side"].name == "left side"
+    np.testing.assert_array_equal(fresh.kept_mask, s.kept_mask)
+    assert fresh.n_kept == s.n_kept == 36 and fresh.filters == {}  # y in 4..7, x >= 1
+    # never overwrite without force; nothing is written when refused
+    s.save_selection("other", [1, 2])
+    assert s.save_selections(folder) is None and s.message_level == "error" and "exists" in s.message
+    assert not (folder / "other.json").exists()
+    assert len(s.save_selections(folder, force=True)) == 3
+    assert Selection.load(folder / "other.json", s.ls).indices.tolist() == [1, 2]
+    # another dataset's selections are refused, and nothing changes
+    other = panel_state({"u": np.zeros((7, 2))})
+    other.load_selections(folder)
+    assert other.message_level == "error" and "another dataset" in other.message and other.selections == {}
+    other.load_selections(tmp_path / "nothing here")
+    assert other.message_level == "error" and "no saved selections" in other.message
 
 
-def test_points_in_polygon_rejects_bad_polygons():
-    with pytest.raises(ValueError):
-        points_in_polygon(np.zeros((3, 2)), [(0, 0), (1, 1)])
+def test_nothing_selected_reloads_as_nothing_selected(grid_state, tmp_path):
+    grid_state.save_selections(tmp_path / "sel")
+    fresh = panel_state(grid_state.embeddings, grid_state.covariates, grid_state.labels)
+    fresh.select_indices([1])
+    fresh.load_selections(tmp_path / "sel")
+    assert fresh.selection is None and fresh.highlighted is None and fresh.n_kept == 100
 
 
 def test_bad_inputs_named():
     with pytest.raises(ValueError, match="embedding"):
-        PanelState({})
+        PanelState(LatentSet(np.zeros((4, 0))))
     with pytest.raises(ValueError, match="rows"):
-        PanelState({"u": np.zeros((4, 2))}, {"c": np.zeros(3)})
+        LatentSet(np.zeros((4, 2)), emb={"u": np.zeros((3, 2))})
 
 
-def test_from_latentset_adapter(tmp_path):
+def test_over_a_latentset(tmp_path):
     from cryolatent.io import load_index
-    from cryolatent.latent import LatentSet
     from cryolatent.volumes import Decoder
 
     rng = np.random.default_rng(0)
@@ -231,18 +303,23 @@ def test_from_latentset_adapter(tmp_path):
     ls.obs["kmeans"] = np.array([0, 1, 1, 2])
     calls = []
     dec = Decoder(lambda z: calls.append(len(z)) or np.repeat(z[:, :1, None, None], 4, 1) * np.ones((1, 4, 4, 4)), apix=2.5)
-    s = PanelState.from_latentset(ls, dec)
-    assert s.embedding == "umap" and set(s.embeddings) == {"z", "umap"}
+    s = PanelState(ls, dec)
+    assert s.embedding == "umap" and set(s.embeddings) == {"z", "umap"} and s.decoder is dec
     assert set(s.labels) == {"kmeans"} and set(s.covariates) == {"defocus_A"} and s.apix == 2.5
     np.testing.assert_array_equal(s.index, [4, 8, 9, 12])
     s.select_clusters([1])
     np.testing.assert_array_equal(s.kept_indices, [8, 9])
     vol = s.set_point(2)
     assert vol.shape == (4, 4, 4) and np.isclose(vol[0, 0, 0], ls.z[2, 0])
+    s.set_point(2)
+    assert calls == [1] and len(dec._cache) == 1  # cached once, in the Decoder
     path = s.export(tmp_path / "sel.pkl")
     np.testing.assert_array_equal(load_index(path), [8, 9])  # original indices, via Selection
     assert not (tmp_path / "sel_inverse.pkl").exists()
     assert s.export(tmp_path / "sel.star", "star") is None and s.message_level == "error"
+    # a plain callable is wrapped in a Decoder; basis picks the first view
+    s2 = PanelState(ls, lambda z: np.zeros((len(z), 4, 4, 4)), basis="z", apix=3.0)
+    assert isinstance(s2.decoder, Decoder) and s2.decoder.apix == 3.0 and s2.embedding == "z"
 
 
 def test_synthetic_state_volumes_differ():

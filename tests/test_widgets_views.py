@@ -4,12 +4,13 @@ isosurfaces, and the composed panel's controls."""
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
 
-from cryolatent.widgets import LatentPanel, ScatterView, VolumeView, isosurface, synthetic_state
+from _panel_fixtures import synthetic_latentset, synthetic_state
+from cryolatent.selection import Selection
+from cryolatent.widgets import LatentPanel, ScatterView, VolumeView
 from cryolatent.widgets.scatter import plotly_js
 
 
@@ -127,21 +128,6 @@ def test_deselect_bad_gestures_and_plotly_request(state, sent):
     assert b"window.Plotly" in plotly_js()[-300:]
 
 
-def test_isosurface_of_sphere_has_radius_r():
-    box, r, apix = 48, 12.0, 1.5
-    g = np.arange(box) - box // 2
-    zz, yy, xx = np.meshgrid(g, g, g, indexing="ij")
-    vol = np.sqrt(xx**2 + yy**2 + zz**2).astype(np.float32)
-    verts, faces = isosurface(-vol, -r, apix)  # inside = high density
-    radius = np.linalg.norm(verts, axis=1) / apix
-    assert faces.shape[1] == 3 and faces.max() < len(verts)
-    assert abs(radius.mean() - r) < 0.05 and radius.std() < 0.1
-    # decimation keeps big meshes small; out-of-range thresholds give an empty mesh
-    v2, f2 = isosurface(-vol, -r, apix, max_faces=2000)
-    assert len(f2) <= 2000 and abs(np.linalg.norm(v2, axis=1).mean() / apix - r) < 0.5
-    assert isosurface(vol, 1e6)[0].shape == (0, 3)
-
-
 def test_volume_view_follows_point_and_threshold(state):
     vv = VolumeView(state)
     assert vv.mesh.n_faces == 0 and vv.slider.disabled
@@ -152,7 +138,19 @@ def test_volume_view_follows_point_and_threshold(state):
     assert vv.slider.value == pytest.approx(state.threshold)
     vv.slider.value = float(state.volume.max()) * 0.8  # tighter surface
     assert state.threshold == pytest.approx(vv.slider.value) and 0 < vv.mesh.n_faces < n1
-    assert "point 3" in vv.mesh.title
+    assert "point 3" in vv.mesh.title and "triangles" in vv.info.value
+    vv.slider.value = vv.slider.max  # the slider's end: no surface, a message, no error
+    assert vv.mesh.n_faces == 0 and "no surface" in vv.info.value
+
+
+def test_volume_view_mesh_is_the_librarys_centred_isosurface(state):
+    from cryolatent import volumes
+
+    vv = VolumeView(state)
+    state.set_point(5)
+    verts, faces = volumes.isosurface(state.volume, state.threshold, apix=state.apix, centred=True)
+    assert vv.mesh.n_faces == len(faces) > 0
+    np.testing.assert_allclose(np.frombuffer(vv.mesh.vertices, np.float32).reshape(-1, 3), verts)
 
 
 def test_click_at_box_64_draws_a_mesh(sent):
@@ -235,14 +233,18 @@ def test_panel_controls_drive_state(state, tmp_path):
     _click(_button(p, "export"))
     np.testing.assert_array_equal(load_index(tmp_path / "x.pkl"), [7])
 
-    # selections survive a "kernel restart": a fresh panel loads them from disk
-    p.sel_path.value = str(tmp_path / "sel.npz")
+    # selections survive a "kernel restart": a fresh panel loads them from disk (Selection JSON)
+    p.overwrite.value = False
+    p.sel_path.value = str(tmp_path / "sel")
     _click(_button(p, "save"))
-    fresh = LatentPanel(synthetic_state(n=600, box=32, seed=2))
-    fresh.sel_path.value = str(tmp_path / "sel.npz")
+    assert Selection.load(tmp_path / "sel" / "a.json", state.ls) == state.selections["a"]
+    _click(_button(p, "save"))  # again: refused without "overwrite"
+    assert p.state.message_level == "error" and "exists" in p.status.value
+    fresh = LatentPanel.from_latentset(synthetic_latentset(n=600, seed=2))
+    fresh.sel_path.value = str(tmp_path / "sel")
     _click(_button(fresh, "load"))
     assert fresh.named.options == ("a",)
-    np.testing.assert_array_equal(fresh.state.selection, state.selection)
+    assert fresh.state.selection == state.selection and fresh.state.n_kept == state.n_kept == 1
 
     # bad input from a control becomes a message, not an exception
     p.comb_a.value = p.comb_b.value = None

@@ -5,8 +5,9 @@ library; the views (``ScatterView``, ``VolumeView``) and ``LatentPanel`` only
 translate between it and the browser. Names load lazily, so importing
 ``cryolatent.widgets.state`` never pulls in ipywidgets or plotly.
 
->>> from cryolatent.widgets import LatentPanel, synthetic_state
->>> panel = LatentPanel(synthetic_state())  # display `panel` in a notebook
+>>> import cryolatent as cl                                                   # doctest: +SKIP
+>>> ls = cl.LatentSet.from_run("runs/001"); cl.tl.pca(ls); cl.tl.umap(ls)   # doctest: +SKIP
+>>> panel = cl.widgets.LatentPanel.from_latentset(ls, cl.volumes.run_decoder("runs/001"))  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -15,13 +16,10 @@ import importlib
 
 _EXPORTS = {
     "PanelState": "state",
-    "synthetic_state": "state",
-    "points_in_polygon": "state",
     "knn_density": "state",
     "ScatterView": "scatter",
     "MeshView": "volume_view",
     "VolumeView": "volume_view",
-    "isosurface": "volume_view",
     "LatentPanel": "panel",
     "napari_available": "napari_view",
     "add_volume": "napari_view",

@@ -95,9 +95,12 @@ class LatentPanel(VBox):
             "write the kept particles",
         )
         b_export.add_class("cl-export")
-        self.sel_path = Text(value="selections.npz", description="selections", layout=_w(260))
-        b_store = self._button("save", lambda: s.save_selections(self.sel_path.value), "save selections to disk")
-        b_load = self._button("load", lambda: s.load_selections(self.sel_path.value), "load selections from disk")
+        self.sel_path = Text(value="selections", description="selections", layout=_w(260))
+        b_store = self._button(
+            "save", lambda: s.save_selections(self.sel_path.value, force=self.overwrite.value),
+            "save the named selections and the kept particles to this folder (Selection JSON files)",
+        )
+        b_load = self._button("load", lambda: s.load_selections(self.sel_path.value), "load this folder's selections")
 
         # --- status
         self.status = HTML()
@@ -120,10 +123,13 @@ class LatentPanel(VBox):
         self.add_class("cryolatent-panel")
 
     @classmethod
-    def from_latentset(cls, ls, decode=None, **kwargs) -> LatentPanel:
-        """``LatentPanel.from_latentset(ls, volumes.Decoder(...))``; see PanelState.from_latentset."""
-        state_kw = {k: kwargs.pop(k) for k in ("exporter", "apix", "cache_size") if k in kwargs}
-        return cls(PanelState.from_latentset(ls, decode, **state_kw), **kwargs)
+    def from_latentset(cls, ls, decoder=None, **kwargs) -> LatentPanel:
+        """``LatentPanel.from_latentset(ls, volumes.Decoder(...))``: a panel over ``PanelState(ls, decoder)``.
+
+        ``basis``, ``exporter``, ``apix`` and ``cache_size`` go to :class:`PanelState`, the rest to the panel.
+        """
+        state_kw = {k: kwargs.pop(k) for k in ("basis", "exporter", "apix", "cache_size") if k in kwargs}
+        return cls(PanelState(ls, decoder, **state_kw), **kwargs)
 
     # ------------------------------------------------------------ helpers
     def _button(self, label: str, action, tooltip: str = "") -> Button:

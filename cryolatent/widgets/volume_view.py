@@ -1,8 +1,9 @@
 """Volume view: isosurface of the clicked point's decoded volume (plotly Mesh3d).
 
-``isosurface`` is pure numpy/skimage; ``MeshView`` is a small plotly anywidget
-(shares plotly.js with the scatter); ``VolumeView`` adds the threshold slider
-and the napari button, all driven by a PanelState.
+The mesh is :func:`cryolatent.volumes.isosurface` (about the box centre, coarsened
+to ``MAX_FACES``); ``MeshView`` is a small plotly anywidget (shares plotly.js with
+the scatter); ``VolumeView`` adds the threshold slider and the napari button, all
+driven by a PanelState.
 """
 
 from __future__ import annotations
@@ -16,23 +17,7 @@ from cryolatent.widgets import napari_view
 from cryolatent.widgets.scatter import PlotlyWidget, _f32, _i32
 from cryolatent.widgets.state import PanelState
 
-MAX_FACES = 60_000
-
-
-def isosurface(
-    vol: np.ndarray, threshold: float, apix: float = 1.0, *, max_faces: int = MAX_FACES
-) -> tuple[np.ndarray, np.ndarray]:
-    """Marching-cubes surface of ``vol`` at ``threshold`` for display.
-
-    Returns ``(verts (V, 3) float32, faces (F, 3) int32)``: vertices ordered
-    ``(x, y, z)`` in Å about the box centre (so the view keeps the map's hand),
-    coarsened to at most ``max_faces`` triangles; empty arrays when the threshold
-    is outside the volume's range.
-    """
-    try:
-        return volumes.isosurface(vol, threshold, apix=apix, max_faces=max_faces, centred=True)
-    except ValueError:
-        return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int32)
+MAX_FACES = 60_000  # triangles drawn at most (the mesh is coarsened beyond)
 
 
 class MeshView(PlotlyWidget):
@@ -115,11 +100,14 @@ class VolumeView(VBox):
         if key == getattr(self, "_mesh_key", None):
             return
         self._mesh_key = key
-        verts, faces = isosurface(vol, s.threshold, s.apix)
+        verts, faces = volumes.isosurface(vol, s.threshold, apix=s.apix, max_faces=MAX_FACES, centred=True)
         self.mesh.set_mesh(verts, faces, half_width=max(vol.shape) * s.apix / 2)
         p = s.current_point
         self.mesh.title = f"point {p} (particle {s.index[p]})" if p >= 0 else ""
-        self.info.value = f"{len(faces):,} triangles at {s.threshold:.3g}"
+        if len(faces):
+            self.info.value = f"{len(faces):,} triangles at {s.threshold:.3g}"
+        else:  # the slider's ends, or a flat volume
+            self.info.value = f"no surface at {s.threshold:.3g}: the volume spans [{vol.min():.3g}, {vol.max():.3g}]"
 
     def send_to_napari(self, viewer=None):
         """Add the current volume to napari (a new viewer unless one is given or open)."""

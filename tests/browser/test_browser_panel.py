@@ -142,26 +142,26 @@ def _drag(page, kind: str, pts, frame_ms: int = 16) -> None:
 
 
 def _expected(xy: np.ndarray, ax: Axes, kind: str, pts) -> np.ndarray:
-    from cryolatent.widgets.state import points_in_polygon
+    from cryolatent.selection import in_polygon
 
     data = np.array([ax.to_data(*p) for p in pts])
     if kind == "box":
         (xa, ya), (xb, yb) = data.min(0), data.max(0)
         mask = (xy[:, 0] >= xa) & (xy[:, 0] <= xb) & (xy[:, 1] >= ya) & (xy[:, 1] <= yb)
     else:
-        mask = points_in_polygon(xy, data)
+        mask = in_polygon(xy, data)
     return np.flatnonzero(mask)
 
 
 def _reported(xy: np.ndarray, rec: dict) -> np.ndarray:
     """Positions inside the box range / lasso polygon (data units) logged with a gesture."""
-    from cryolatent.widgets.state import points_in_polygon
+    from cryolatent.selection import in_polygon
 
     if rec["kind"] == "box":
         (x0, x1), (y0, y1) = sorted(rec["range"]["x"]), sorted(rec["range"]["y"])
         mask = (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
     else:
-        mask = points_in_polygon(xy, np.c_[rec["lasso"]["x"], rec["lasso"]["y"]])
+        mask = in_polygon(xy, np.c_[rec["lasso"]["x"], rec["lasso"]["y"]])
     return np.flatnonzero(mask)
 
 

@@ -10,7 +10,8 @@ import pytest
 
 napari = pytest.importorskip("napari", reason="napari not installed (pip install cryolatent[napari])")
 
-from cryolatent.widgets import VolumeView, synthetic_state  # noqa: E402
+from _panel_fixtures import synthetic_state  # noqa: E402
+from cryolatent.widgets import VolumeView  # noqa: E402
 from cryolatent.widgets.napari_view import add_trajectory, add_volume  # noqa: E402
 
 pytestmark = pytest.mark.napari
