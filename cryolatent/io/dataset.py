@@ -12,6 +12,7 @@ from cryolatent.io import star as star_io
 from cryolatent.io.particles import ParticleStack
 from cryolatent.io.sources import read_particles
 from cryolatent.io.pkl import load_index, load_pkl, validate_index
+from cryolatent.io.validate import validate_apix, validate_ctf, validate_poses
 
 
 def _ext(path) -> str:
@@ -170,6 +171,11 @@ def load_dataset(
 
     pose_full = pose_data is None or _match_count(len(pose_data[0]), "poses", pose_src, n, ind)
     ctf_full = ctf_data is None or _match_count(len(ctf_data), "CTF rows", ctf_src, n, ind)
+    validate_apix(stack.apix, stack.source)
+    if pose_data is not None:
+        validate_poses(pose_data[0], pose_data[1], pose_src)
+    if ctf_data is not None:
+        validate_ctf(ctf_data, ctf_src)
 
     stack.poses, stack.ctf = None, None
     if ind is not None:

@@ -232,12 +232,13 @@ class ParticleStack:
                 self._cache.read(fid, header.path, raw, header.data_offset + int(uniq[a]) * header.image_bytes)
                 block[a:b] = raw
             out[group] = block[inverse.ravel()]
-        if np.isnan(out).any():
-            row = int(np.flatnonzero(np.isnan(out).any(axis=(1, 2)))[0])
+        if not np.isfinite(out).all():
+            row = int(np.flatnonzero(~np.isfinite(out).all(axis=(1, 2)))[0])
             p = int(pos[row])
             path, k = self.location(p)
+            kind = "NaN" if np.isnan(out[row]).any() else "infinite"
             raise InputError(
-                f"particle {int(self.orig_index[p])} (image {k} of this file) has NaN pixels", path
+                f"particle {int(self.orig_index[p])} (image {k} of this file) has {kind} pixels", path
             )
         return out
 

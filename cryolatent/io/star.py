@@ -82,7 +82,7 @@ def star_column(
         return particles[name].to_numpy()
     if optics is None or name not in optics.columns:
         return None
-    if len(optics) == 1:
+    if len(optics) == 1 and ("rlnOpticsGroup" not in particles.columns or "rlnOpticsGroup" not in optics.columns):
         return np.full(len(particles), optics[name].iloc[0])
     if "rlnOpticsGroup" not in particles.columns or "rlnOpticsGroup" not in optics.columns:
         raise InputError(
