@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
-from cryolatent import __version__
+from cryolatent._version import __version__
 from cryolatent.errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
