@@ -14,7 +14,8 @@ from _panel_fixtures import panel_state, synthetic_state
 from cryolatent.latent import LatentSet
 from cryolatent.selection import Selection
 from cryolatent.volumes import default_threshold
-from cryolatent.widgets.state import PanelState, knn_density
+from cryolatent.tl.embedding import knn_density
+from cryolatent.widgets.state import PanelState
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Two-dimensional views of latent means: PCA and UMAP (array in, array out).
+"""Views of latent means: PCA and UMAP (array in, array out), and local density.
 
 A latent space of one dimension has no second axis to show: PCA then returns
 ``[z - mean, 0, ...]`` and UMAP ``[z, 0]`` (the latent value itself plus a
@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 
 class PCAResult(NamedTuple):
@@ -148,3 +149,14 @@ def umap_embed(
                 chunk = rest[s : s + 100_000]
                 out[chunk] = reducer.transform(z[chunk])
     return out
+
+
+def knn_density(x: np.ndarray, k: int = 15) -> np.ndarray:
+    """Log local density from the distance to the k-th neighbour: ``-d * log(r_k)`` (up to a constant)."""
+    x = np.asarray(x, dtype=np.float64)
+    n, d = x.shape
+    if n < 2:
+        return np.zeros(n)
+    k = max(1, min(k, n - 1))
+    r, _ = cKDTree(x).query(x, k=k + 1)
+    return -d * np.log(np.maximum(r[:, -1], 1e-12))

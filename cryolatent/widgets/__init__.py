@@ -16,7 +16,6 @@ import importlib
 
 _EXPORTS = {
     "PanelState": "state",
-    "knn_density": "state",
     "ScatterView": "scatter",
     "MeshView": "volume_view",
     "VolumeView": "volume_view",

@@ -23,6 +23,7 @@ from traitlets import Dict, Float, HasTraits, Instance, Int, List, Unicode, obse
 from cryolatent.errors import InputError
 from cryolatent.latent import LatentSet
 from cryolatent.selection import Selection, fingerprint, load_selections, save_selections
+from cryolatent.tl.embedding import knn_density
 from cryolatent.volumes import Decoder, default_threshold
 
 DENSITY = "density"
@@ -32,19 +33,6 @@ _MODES = {"replace": None, "add": "union", "union": "union", "subtract": "differ
           "difference": "difference", "intersect": "intersection", "intersection": "intersection"}
 EXPORT_KINDS = ("ind", "star", "cs", "mrcs")
 CURRENT = "current"  # reserved name: the kept particles in a saved selections folder
-
-
-def knn_density(x: np.ndarray, k: int = 15) -> np.ndarray:
-    """Log local density from the distance to the k-th neighbour: ``-d * log(r_k)`` (up to a constant)."""
-    from scipy.spatial import cKDTree
-
-    x = np.asarray(x, dtype=np.float64)
-    n, d = x.shape
-    if n < 2:
-        return np.zeros(n)
-    k = max(1, min(k, n - 1))
-    r, _ = cKDTree(x).query(x, k=k + 1)
-    return -d * np.log(np.maximum(r[:, -1], 1e-12))
 
 
 class PanelState(HasTraits):
