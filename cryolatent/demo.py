@@ -31,7 +31,7 @@ def run_demo(
 
     Writes ``outdir/data/`` (the simulated dataset), ``outdir/consensus.mrc`` with
     half-maps and FSC, ``outdir/consensus_vs_truth.png``, the heterogeneous run
-    ``outdir/run/`` (``epochs`` epochs, zdim 8, 3 x 256 networks) and its report
+    ``outdir/run/`` (``epochs`` epochs, zdim 8, the ``small`` preset's 3 x 256 networks) and its report
     ``outdir/analysis/``. Returns a summary dict.
     """
     outdir = Path(outdir)
@@ -47,7 +47,7 @@ def run_demo(
     vs_truth = fsc(rec.volume, volumes.mean(0), apix=rec.apix)
     plot_fsc({"half-maps": rec.fsc, "map vs mean truth": vs_truth},
              path=outdir / "consensus_vs_truth.png", title="embedded default: consensus map")
-    config = TrainConfig.for_dataset(data, epochs=epochs)
+    config = TrainConfig.for_dataset(data, "small", epochs=epochs)
     run = train(config, outdir / "run", progress=progress)
     analyze(outdir / "run", outdir / "analysis", k=8)
     gt = np.load(data / "ground_truth.npz")

@@ -12,6 +12,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryolatent.datasets.manifest import make_simulated
+from cryolatent.training.config import TrainConfig
+from cryolatent.training.loop import train
+from cryolatent.training.run import Run
+
 
 @dataclass
 class NotebookSettings:
@@ -44,32 +49,33 @@ def settings() -> NotebookSettings:
 
 def ensure_dataset(nb: NotebookSettings | None = None, force: bool = False) -> Path:
     """Simulate the notebooks' dataset unless it is already there; return its folder."""
-    from cryolatent.datasets.manifest import make_simulated
-
     nb = nb or settings()
     if (nb.data / "particles.mrcs").exists() and not force:
         return nb.data
     return make_simulated(nb.dataset, nb.data, force=True)
 
 
-def train_config(nb: NotebookSettings | None = None, zdim: int = 8, ind: str | os.PathLike | None = None):
+def preset(nb: NotebookSettings | None = None) -> str:
+    """The network preset of the notebooks' dataset: ``tiny`` (2 x 128, so CI stays fast) for
+    the ``tiny`` dataset, else ``small`` (3 x 256, as the benchmark)."""
+    nb = nb or settings()
+    return "tiny" if nb.dataset == "tiny" else "small"
+
+
+def train_config(nb: NotebookSettings | None = None, zdim: int = 8,
+                 ind: str | os.PathLike | None = None) -> TrainConfig:
     """A :class:`~cryolatent.training.config.TrainConfig` for the notebooks' dataset.
 
-    The ``tiny`` dataset gets small networks (2 x 128) so CI stays fast; otherwise
-    3 x 256 encoder and decoder, as in the benchmark. ``ind`` selects particles.
+    :func:`preset` networks, ``nb.epochs`` epochs; ``ind`` selects particles. The
+    same from a terminal: ``cryolatent train DATA/particles.mrcs --poses DATA/poses.pkl
+    --ctf DATA/ctf.pkl --preset small --zdim 8 --epochs 20 -o RUN``.
     """
-    from cryolatent.training.config import TrainConfig
-
     nb = nb or settings()
-    width, layers = (128, 2) if nb.dataset == "tiny" else (256, 3)
-    return TrainConfig.for_dataset(nb.data, zdim=zdim, width=width, layers=layers, epochs=nb.epochs, ind=ind)
+    return TrainConfig.for_dataset(nb.data, preset(nb), zdim=zdim, epochs=nb.epochs, ind=ind)
 
 
-def ensure_run(nb: NotebookSettings | None = None):
+def ensure_run(nb: NotebookSettings | None = None) -> Run:
     """Train the notebooks' run unless it is there (for opening a later notebook on its own)."""
-    from cryolatent.training.loop import train
-    from cryolatent.training.run import Run
-
     nb = nb or settings()
     if (nb.run / "z.npy").exists():
         return Run.open(nb.run)

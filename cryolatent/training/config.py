@@ -1,4 +1,15 @@
-"""Training configuration: dataclasses that are the single source of defaults.
+"""Training configuration: the single source of defaults, help texts and presets.
+
+Every setting is a field of :class:`DataConfig`, :class:`ModelConfig`,
+:class:`OptimConfig` or :class:`RuntimeConfig` whose ``metadata["help"]``
+describes it; :data:`SETTINGS` lists them by name (names are unique across the
+sections) and ``cryolatent train`` generates its flags from them.
+
+The plain defaults (``TrainConfig()``) are cryoDRGN's paper defaults: encoder
+and decoder of 3 x 1024.  A *preset* (:data:`PRESETS`) is a named partial
+override of them: ``small`` (3 x 256: the benchmark, the demo, the notebooks),
+``tiny`` (2 x 128: CI), ``paper`` (3 x 1024, the defaults spelled out).
+Precedence everywhere: defaults < preset < a settings file < explicit values.
 
 ``OUTDIR/config.yaml`` (see :meth:`TrainConfig.to_yaml`) records every
 hyperparameter, the data paths and the ``cryolatent`` version of a run.
@@ -8,142 +19,247 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-from cryolatent import __version__
+from cryolatent._version import __version__
 from cryolatent.errors import InputError
+from cryolatent.nn.encodings import PE_TYPES
+from cryolatent.outputs import atomic_path
+
+
+def _setting(default: Any, help: str, *, path: bool = False) -> Any:
+    """A dataclass field with its help text (``path``: a file or folder, made absolute by the CLI)."""
+    return field(default=default, metadata={"help": help, "path": path})
 
 
 @dataclass
 class DataConfig:
-    """Where the particles are and how they are preprocessed.
+    """Where the particles are and how they are preprocessed."""
 
-    Attributes
-    ----------
-    particles, poses, ctf
-        Particle file (``.mrcs``/``.txt``/``.star``/``.cs``), pose and CTF files
-        (``.pkl``/``.star``/``.cs``; default: what the particle file holds).
-    ind
-        Index file selecting a subset of particles (0-based).
-    datadir
-        Folder for relative stack paths in a ``.star``/``.cs``.
-    invert_data
-        Multiply the images by -1 (white-protein particles; cryoDRGN's default).
-    window, window_in, window_out
-        Soft circular real-space window and its radii (fractions of ``D/2``).
-    norm_samples
-        Particles sampled to estimate the normalising standard deviation.
-    shuffle_block
-        Shuffle blocks of this many consecutive particles (1: a full shuffle;
-        larger values read on-disk stacks in longer runs).
-    """
-
-    particles: str = ""
-    poses: str | None = None
-    ctf: str | None = None
-    ind: str | None = None
-    datadir: str | None = None
-    invert_data: bool = True
-    window: bool = True
-    window_in: float = 0.85
-    window_out: float = 0.99
-    norm_samples: int = 1000
-    shuffle_block: int = 1
+    particles: str = _setting("", "particle file (.mrcs, .txt, .star, .cs)", path=True)
+    poses: str | None = _setting(None, "pose file (.pkl, .star, .cs); default: what the particle file holds",
+                                 path=True)
+    ctf: str | None = _setting(None, "CTF file (.pkl, .star, .cs); default: what the particle file holds",
+                               path=True)
+    ind: str | None = _setting(None, "index file (.pkl, .npy, .txt) of the particles to use (0-based)",
+                               path=True)
+    datadir: str | None = _setting(None, "folder of the stacks named in a .star/.cs", path=True)
+    invert_data: bool = _setting(True, "multiply the images by -1 (white-protein particles, cryoDRGN's "
+                                       "default); --uninvert-data for dark-protein particles")
+    window: bool = _setting(True, "soft circular real-space window on the images")
+    window_in: float = _setting(0.85, "window: radius (fraction of D/2) inside which the images are kept")
+    window_out: float = _setting(0.99, "window: radius (fraction of D/2) outside which the images are zero")
+    norm_samples: int = _setting(1000, "particles sampled to estimate the normalising standard deviation")
+    shuffle_block: int = _setting(1, "shuffle blocks of this many consecutive particles (1: a full shuffle; "
+                                     "larger values read on-disk stacks in longer runs)")
 
 
 @dataclass
 class ModelConfig:
-    """Network sizes.
+    """Network sizes and inputs."""
 
-    Attributes
-    ----------
-    zdim
-        Latent dimension (0: a homogeneous reconstruction without encoder).
-    enc_dim, enc_layers, dec_dim, dec_layers
-        Width and hidden-to-hidden layers of the encoder and decoder MLPs.
-    pe_type, pe_dim
-        Positional encoding (see :mod:`cryolatent.nn.encodings`); ``pe_dim``
-        defaults to ``D // 2``.
-    enc_input
-        ``"hartley"`` (masked Hartley pixels, cryoDRGN's) or ``"real"`` (centred real-space image).
-    ignore_dc
-        Leave the zero-frequency pixel out of the encoder input and the loss, as
-        cryoDRGN does (it carries only the image mean, which depends on the
-        background).  Configurations written before this setting existed read as
-        ``False``.
-    """
-
-    zdim: int = 8
-    enc_dim: int = 1024
-    enc_layers: int = 3
-    dec_dim: int = 1024
-    dec_layers: int = 3
-    pe_type: str = "gaussian"
-    pe_dim: int | None = None
-    enc_input: str = "hartley"
-    ignore_dc: bool = True
+    zdim: int = _setting(8, "latent dimension (0: a homogeneous reconstruction without encoder)")
+    enc_dim: int = _setting(1024, "encoder width")
+    enc_layers: int = _setting(3, "encoder hidden-to-hidden layers")
+    dec_dim: int = _setting(1024, "decoder width")
+    dec_layers: int = _setting(3, "decoder hidden-to-hidden layers")
+    pe_type: str = _setting("gaussian", f"positional encoding: {', '.join(PE_TYPES)}")
+    pe_dim: int | None = _setting(None, "positional-encoding frequencies per axis; default: D // 2")
+    enc_input: str = _setting("hartley", "encoder input: hartley (masked Hartley pixels, cryoDRGN's) or "
+                                         "real (the centred real-space image)")
+    ignore_dc: bool = _setting(True, "leave the zero-frequency pixel (the image mean, which depends on the "
+                                     "background) out of the encoder input and the loss, as cryoDRGN; "
+                                     "--include-dc keeps it. Configurations written before this setting "
+                                     "existed read as off")
 
 
 @dataclass
 class OptimConfig:
-    """Optimisation.
+    """Optimisation."""
 
-    Attributes
-    ----------
-    epochs, batch_size, lr, weight_decay
-        Adam training schedule (``batch_size`` per process under DDP).
-    beta
-        KL weight; default ``1 / zdim``.
-    beta_warmup
-        Epochs over which the KL weight ramps linearly from 0 to ``beta``
-        (KL annealing; 0: constant ``beta``, as cryoDRGN).
-    seed
-        Seeds model initialisation, shuffling and sampling.
-    diverge_factor
-        Stop when a batch loss exceeds this multiple of the first batches' loss.
-    """
-
-    epochs: int = 20
-    batch_size: int = 8
-    lr: float = 1e-4
-    weight_decay: float = 0.0
-    beta: float | None = None
-    beta_warmup: float = 0.0
-    seed: int = 0
-    diverge_factor: float = 1e4
+    epochs: int = _setting(20, "training epochs")
+    batch_size: int = _setting(8, "particles per batch (per process under DDP)")
+    lr: float = _setting(1e-4, "Adam learning rate")
+    weight_decay: float = _setting(0.0, "Adam weight decay")
+    beta: float | None = _setting(None, "KL weight; default: 1 / zdim")
+    beta_warmup: float = _setting(0.0, "epochs over which the KL weight ramps linearly from 0 to beta "
+                                       "(KL annealing; 0: a constant beta, as cryoDRGN)")
+    seed: int = _setting(0, "seeds model initialisation, shuffling and sampling")
+    diverge_factor: float = _setting(1e4, "stop when a batch loss exceeds this multiple of the first "
+                                          "batch's loss")
 
 
 @dataclass
 class RuntimeConfig:
-    """Where and how the computation runs (does not change the model).
+    """Where and how the computation runs (does not change the model)."""
+
+    device: str = _setting("auto", "auto (CUDA when available), cpu, cuda, cuda:1, ...")
+    amp: bool = _setting(True, "mixed precision (bf16 autocast; fp16 with loss scaling on GPUs without bf16)")
+    num_workers: int = _setting(0, "DataLoader worker processes reading and preprocessing images")
+    prefetch_factor: int = _setting(4, "batches each DataLoader worker prepares ahead")
+    compile: bool = _setting(False, "torch.compile the model")
+
+
+SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "runtime": RuntimeConfig}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configuration field, as the CLI and settings files see it.
 
     Attributes
     ----------
-    device
-        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
-    amp
-        Mixed precision (bf16 autocast; fp16 with loss scaling on GPUs without bf16).
-    num_workers
-        DataLoader worker processes reading and preprocessing images.
-    prefetch_factor
-        Batches each worker prepares ahead.
-    compile
-        ``torch.compile`` the model.
+    section, name
+        Where it lives: ``TrainConfig.<section>.<name>``.
+    type
+        ``bool``, ``int``, ``float`` or ``str``.
+    optional
+        Whether ``None`` is allowed (it means "derived": ``beta = 1 / zdim``...).
+    default, help
+        The default and the help text (from the field's metadata).
+    path
+        A file or folder name.
     """
 
-    device: str = "auto"
-    amp: bool = True
-    num_workers: int = 0
-    prefetch_factor: int = 4
-    compile: bool = False
+    section: str
+    name: str
+    type: type
+    optional: bool
+    default: Any
+    help: str
+    path: bool
+
+    def coerce(self, value: Any, source: str | os.PathLike | None = None) -> Any:
+        """``value`` checked against the type (ints for floats, numeric strings accepted)."""
+        if value is None:
+            if self.optional:
+                return None
+        elif self.type is bool:
+            if isinstance(value, bool):
+                return value
+        elif self.type is str:
+            if isinstance(value, (str, os.PathLike)):
+                return os.fspath(value)
+        elif isinstance(value, bool):
+            pass  # not a number, although Python says it is an int
+        elif isinstance(value, (int, float)) and (self.type is float or float(value).is_integer()):
+            return self.type(value)
+        elif isinstance(value, str):  # YAML reads 1e-4 (no dot) as text
+            try:
+                return self.type(value)
+            except ValueError:
+                pass
+        kind = {bool: "true or false", int: "an integer", float: "a number", str: "text"}[self.type]
+        raise InputError(f"{self.section}.{self.name} must be {kind}, got {value!r}", source)
+
+
+def _settings() -> dict[str, Setting]:
+    out: dict[str, Setting] = {}
+    for section, cls in SECTIONS.items():
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            args = [a for a in typing.get_args(hints[f.name]) if a is not type(None)]
+            base = args[0] if args else hints[f.name]
+            assert f.name not in out and f.name not in SECTIONS, f"setting name {f.name!r} is not unique"
+            out[f.name] = Setting(section, f.name, base, len(args) > 0, f.default, f.metadata["help"],
+                                  bool(f.metadata.get("path")))
+    return out
+
+
+SETTINGS: dict[str, Setting] = _settings()
+"""Every setting by its (unique) name, in section order."""
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named partial override of the defaults (flat setting names)."""
+
+    name: str
+    help: str
+    values: Mapping[str, Any]
+
+
+def _widths(dim: int, layers: int) -> dict[str, int]:
+    return {"enc_dim": dim, "enc_layers": layers, "dec_dim": dim, "dec_layers": layers}
+
+
+PRESETS: dict[str, Preset] = {p.name: p for p in (
+    Preset("paper", "encoder and decoder 3 x 1024, cryoDRGN's default (the plain defaults)", _widths(1024, 3)),
+    Preset("small", "encoder and decoder 3 x 256 (the benchmark, the demo and the notebooks)", _widths(256, 3)),
+    Preset("tiny", "encoder and decoder 2 x 128 (CI's notebooks on the tiny dataset)", _widths(128, 2)),
+)}
+
+
+def preset_values(name: str) -> Mapping[str, Any]:
+    """The overrides of preset ``name``; unknown names are an :class:`InputError`."""
+    if name not in PRESETS:
+        raise InputError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    return PRESETS[name].values
+
+
+def _flatten(values: Mapping[str, Any], source: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Checked ``{name: value}`` of sectioned (``{"model": {"zdim": 4}}``) and/or flat (``{"zdim": 4}``) settings."""
+    if not isinstance(values, Mapping):
+        raise InputError("settings are not a mapping", source)
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in SECTIONS:
+            value = value or {}
+            if not isinstance(value, Mapping):
+                raise InputError(f"the {key} section is not a mapping", source)
+            unknown = [n for n in value if n not in SETTINGS or SETTINGS[n].section != key]
+            if unknown:
+                raise InputError(f"unknown {key} setting(s): {', '.join(sorted(map(str, unknown)))}", source)
+            items = value.items()
+        elif key in SETTINGS:
+            items = [(key, value)]
+        else:
+            raise InputError(f"unknown configuration section or setting {key!r}", source)
+        for name, v in items:
+            flat[name] = SETTINGS[name].coerce(v, source)
+    return flat
+
+
+def read_settings(path: str | os.PathLike) -> dict[str, Any]:
+    """Settings from a YAML file laid out as ``OUTDIR/config.yaml`` (sections; flat names also work).
+
+    Only the keys present are returned (a partial override); relative paths are
+    taken relative to the file's folder. A file with a ``version`` key is a
+    run's ``config.yaml`` and reads as that run was (``ignore_dc`` off when missing).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("no such settings file", path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise InputError(f"cannot read settings ({' '.join(str(exc).split())})", path) from None
+    if not isinstance(data, dict):
+        raise InputError("is not a YAML mapping of settings", path)
+    version = data.pop("version", None)
+    flat = _flatten(data, path)
+    if version is not None:
+        flat.setdefault("ignore_dc", False)  # runs from before the setting kept the DC pixel
+    for name, value in flat.items():
+        if SETTINGS[name].path and value:
+            flat[name] = os.path.abspath(path.parent / value)
+    return flat
 
 
 @dataclass
 class TrainConfig:
-    """Everything that defines a training run."""
+    """Everything that defines a training run.
+
+    ``TrainConfig()`` holds cryoDRGN's paper defaults (3 x 1024 networks), kept
+    so that ``cryolatent train`` without ``--preset`` trains what cryoDRGN does;
+    :meth:`from_preset` and :meth:`for_dataset` start from a preset instead.
+    """
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -152,23 +268,36 @@ class TrainConfig:
     version: str = __version__
 
     @classmethod
-    def for_dataset(
-        cls,
-        data_dir: str | os.PathLike,
-        zdim: int = 8,
-        width: int = 256,
-        layers: int = 3,
-        epochs: int = 20,
-        ind: str | os.PathLike | None = None,
-    ) -> "TrainConfig":
-        """A configuration for a folder as ``cryolatent simulate`` writes it
-        (``particles.mrcs``, ``poses.pkl``, ``ctf.pkl``), with encoder and decoder
-        of ``layers`` x ``width``."""
+    def from_preset(cls, name: str, **overrides: Any) -> "TrainConfig":
+        """The defaults, then preset ``name``, then ``overrides`` (flat setting names: ``zdim=4``)."""
+        return cls().update(preset_values(name)).update(overrides)
+
+    @classmethod
+    def for_dataset(cls, data_dir: str | os.PathLike, preset: str = "small", **overrides: Any) -> "TrainConfig":
+        """A configuration for a folder as ``cryolatent simulate`` writes it.
+
+        Parameters
+        ----------
+        data_dir
+            Folder with ``particles.mrcs``, ``poses.pkl`` and ``ctf.pkl``.
+        preset
+            Network sizes (see :data:`PRESETS`); ``small`` is 3 x 256.
+        **overrides
+            Further settings by name, e.g. ``zdim=4, epochs=5, ind="keep.pkl"``.
+        """
         d = os.fspath(data_dir)
-        data = DataConfig(particles=os.path.join(d, "particles.mrcs"), poses=os.path.join(d, "poses.pkl"),
-                          ctf=os.path.join(d, "ctf.pkl"), ind=None if ind is None else os.fspath(ind))
-        model = ModelConfig(zdim=zdim, enc_dim=width, enc_layers=layers, dec_dim=width, dec_layers=layers)
-        return cls(data=data, model=model, optim=OptimConfig(epochs=epochs))
+        files = {"particles": os.path.join(d, "particles.mrcs"), "poses": os.path.join(d, "poses.pkl"),
+                 "ctf": os.path.join(d, "ctf.pkl")}
+        return cls.from_preset(preset, **files, **overrides)
+
+    def update(self, values: Mapping[str, Any], source: str | os.PathLike | None = None) -> "TrainConfig":
+        """Set the given settings in place (sectioned or flat names, type-checked); returns ``self``.
+
+        ``source`` names the file the values come from in error messages.
+        """
+        for name, value in _flatten(values, source).items():
+            setattr(getattr(self, SETTINGS[name].section), name, value)
+        return self
 
     @property
     def beta(self) -> float:
@@ -179,9 +308,7 @@ class TrainConfig:
 
     def validate(self) -> "TrainConfig":
         """Check values; raise :class:`~cryolatent.errors.InputError` on nonsense."""
-        from cryolatent.nn.encodings import PE_TYPES
-
-        m, o = self.model, self.optim
+        d, m, o, r = self.data, self.model, self.optim, self.runtime
         checks = [
             (m.zdim >= 0, f"zdim must be >= 0, got {m.zdim}"),
             (m.enc_dim > 0 and m.dec_dim > 0, "layer widths must be positive"),
@@ -194,9 +321,14 @@ class TrainConfig:
             (o.lr > 0, f"learning rate must be positive, got {o.lr}"),
             (o.beta is None or o.beta >= 0, f"beta must be >= 0, got {o.beta}"),
             (o.beta_warmup >= 0, f"beta_warmup must be >= 0 epochs, got {o.beta_warmup}"),
-            (self.runtime.num_workers >= 0, "num_workers must be >= 0"),
-            (self.data.shuffle_block >= 1, "shuffle_block must be >= 1"),
-            (bool(self.data.particles), "no particle file given"),
+            (o.diverge_factor > 0, f"diverge_factor must be positive, got {o.diverge_factor}"),
+            (r.num_workers >= 0, "num_workers must be >= 0"),
+            (r.prefetch_factor >= 1, f"prefetch_factor must be >= 1, got {r.prefetch_factor}"),
+            (d.shuffle_block >= 1, "shuffle_block must be >= 1"),
+            (d.norm_samples >= 1, f"norm_samples must be >= 1, got {d.norm_samples}"),
+            (0 <= d.window_in < d.window_out,
+             f"window radii must satisfy 0 <= window_in < window_out, got {d.window_in} and {d.window_out}"),
+            (bool(d.particles), "no particle file given"),
         ]
         for ok, message in checks:
             if not ok:
@@ -209,31 +341,24 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        """Inverse of :meth:`to_dict`; unknown keys are an error, missing keys take defaults."""
-        sections = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "runtime": RuntimeConfig}
-        kwargs: dict[str, Any] = {}
-        for key, value in (d or {}).items():
-            if key in sections:
-                names = {f.name for f in dataclasses.fields(sections[key])}
-                unknown = set(value or {}) - names
-                if unknown:
-                    raise InputError(f"unknown {key} setting(s): {', '.join(sorted(unknown))}")
-                value = dict(value or {})
-                if key == "model":
-                    value.setdefault("ignore_dc", False)  # runs from before the setting kept the DC pixel
-                kwargs[key] = sections[key](**value)
-            elif key == "version":
-                kwargs[key] = str(value)
-            else:
-                raise InputError(f"unknown configuration section {key!r}")
-        return cls(**kwargs)
+        """Inverse of :meth:`to_dict`; unknown keys are an error, missing keys take defaults.
+
+        A ``model`` section without ``ignore_dc`` was written before the setting
+        existed, when the DC pixel was kept: it reads as ``ignore_dc = False``.
+        """
+        d = dict(d or {})
+        version = d.pop("version", None)
+        config = cls().update(d)
+        if "model" in d and "ignore_dc" not in (d["model"] or {}):
+            config.model.ignore_dc = False
+        if version is not None:
+            config.version = str(version)
+        return config
 
     def to_yaml(self, path: str | os.PathLike | None = None) -> str:
         """YAML text of the configuration; also written to ``path`` when given."""
         text = yaml.safe_dump(self.to_dict(), sort_keys=False)
         if path is not None:
-            from cryolatent.outputs import atomic_path
-
             with atomic_path(path, force=True) as tmp:
                 tmp.write_text(text)
         return text
