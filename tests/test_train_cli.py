@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+import argparse
+import os
 import pickle
 
 import mrcfile
 import numpy as np
 import pytest
+import yaml
 
-from cryolatent.cli import main
+from cryolatent.cli import build_parser, main
+from cryolatent.commands.train import add_args, build_config, flag
+from cryolatent.training.config import SETTINGS, TrainConfig
 
 from _nn_helpers import one_thread, write_blob_dataset
 
@@ -86,6 +91,10 @@ def test_resume_cli(dataset, tmp_path):
     assert main(args) == 1  # OUTDIR holds a run
     assert main(["train", "--resume", "--epochs", "2", "-o", str(tmp_path / "o"), "--no-progress"]) == 0
     assert (tmp_path / "o" / "weights.2.pt").is_file()
+    # resuming starts from the stored config.yaml; a preset over it changes the network: refused
+    stored = build_config(_parse("-o", str(tmp_path / "o"), "--resume", "--epochs", "3"))
+    assert stored.model.enc_dim == 24 and stored.optim.epochs == 3 and stored.data.particles == str(particles)
+    assert main(["train", "--resume", "--preset", "small", "-o", str(tmp_path / "o"), "--no-progress"]) == 1
 
 
 def _one_line_error(capsys, *needles):
@@ -156,4 +165,106 @@ def test_include_dc_flag_reaches_the_config(dataset, tmp_path):
         assert main(args + ([flag] if flag else [])) == 0
         cfg = yaml.safe_load((out / "config.yaml").read_text())
         assert cfg["model"]["ignore_dc"] is expected
+
+
+
+def _parse(*argv):
+    return build_parser().parse_args(["train", *argv])
+
+
+def _other_value(s):
+    """A value of setting ``s`` other than its default, and the flags that set it."""
+    if s.type is bool:
+        return not s.default, [flag(s.name) if not s.default else "--no-" + flag(s.name)[2:]]
+    value = "other" if s.type is str else (s.default or 0) + (3 if s.type is int else 0.25)
+    expected = os.path.abspath(value) if s.path else value
+    return expected, ([] if s.name == "particles" else [flag(s.name)]) + [str(value)]
+
+
+def test_every_setting_has_a_flag(tmp_path):
+    parser = argparse.ArgumentParser()
+    add_args(parser)
+    text = " ".join(parser.format_help().split())
+    for s in SETTINGS.values():
+        expected, argv = _other_value(s)
+        if s.name != "particles":
+            argv = ["p.mrcs", *argv]
+        config = build_config(_parse("-o", str(tmp_path), *argv))
+        assert getattr(getattr(config, s.section), s.name) == expected, s.name
+        assert config == TrainConfig().update({"particles": os.path.abspath("p.mrcs"), s.name: expected}), s.name
+        assert " ".join(s.help.split()) in text, s.name  # the help text comes from the dataclass
+
+
+def test_earlier_flag_spellings(tmp_path):
+    config = build_config(_parse("p.mrcs", "-o", str(tmp_path), "--wd", "0.5", "--uninvert-data", "--no-window",
+                                 "--include-dc", "--no-amp", "--compile", "--enc-dim", "64"))
+    assert config.optim.weight_decay == 0.5 and config.model.enc_dim == 64
+    assert not config.data.invert_data and not config.data.window and not config.model.ignore_dc
+    assert not config.runtime.amp and config.runtime.compile
+    defaults = build_config(_parse("p.mrcs", "-o", str(tmp_path)))
+    assert defaults == TrainConfig().update({"particles": os.path.abspath("p.mrcs")})
+
+
+def test_precedence_defaults_preset_file_flags(tmp_path):
+    (tmp_path / "cfg").mkdir()
+    run_yaml = tmp_path / "cfg" / "run.yaml"
+    run_yaml.write_text("data:\n  particles: data/p.mrcs\nmodel:\n  enc_dim: 64\n  zdim: 3\n"
+                        "optim:\n  lr: 1e-3\n  beta: 0.5\n")
+    out = ["-o", str(tmp_path / "o")]
+    small = build_config(_parse("p.mrcs", *out, "--preset", "small")).model
+    assert (small.enc_dim, small.enc_layers, small.dec_dim, small.dec_layers, small.zdim) == (256, 3, 256, 3, 8)
+    filed = build_config(_parse(*out, "--preset", "small", "--config", str(run_yaml)))
+    assert (filed.model.enc_dim, filed.model.dec_dim, filed.model.zdim) == (64, 256, 3)
+    assert filed.optim.lr == 1e-3 and filed.optim.beta == 0.5
+    assert filed.data.particles == str(tmp_path / "cfg" / "data" / "p.mrcs")  # relative to the file
+    flagged = build_config(_parse("q.mrcs", *out, "--preset", "small", "--config", str(run_yaml),
+                                  "--enc-dim", "32", "--beta", "none"))
+    assert (flagged.model.enc_dim, flagged.model.dec_dim, flagged.model.zdim) == (32, 256, 3)
+    assert flagged.optim.beta is None and flagged.data.particles == os.path.abspath("q.mrcs")
+
+
+def test_config_file_and_flag_override_train(dataset, tmp_path):
+    particles, poses, ctf = dataset
+    settings = {"data": {"particles": str(particles), "poses": str(poses), "ctf": str(ctf)},
+                "model": {"zdim": 1, "enc_dim": 24, "enc_layers": 1, "dec_dim": 24, "dec_layers": 1},
+                "optim": {"epochs": 1, "batch_size": 20}, "runtime": {"amp": False, "device": "cpu"}}
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(settings))
+    out = tmp_path / "o"
+    assert main(["train", "--config", str(tmp_path / "run.yaml"), "--zdim", "2", "-o", str(out), "--no-progress"]) == 0
+    stored = TrainConfig.from_yaml(out / "config.yaml")
+    assert stored.model.zdim == 2 and stored.model.enc_dim == 24 and stored.optim.batch_size == 20
+    assert np.load(out / "z.npy").shape == (40, 2)
+
+
+def test_preset_small_is_what_the_benchmark_passed(tmp_path):
+    old = ["--enc-dim", "256", "--enc-layers", "3", "--dec-dim", "256", "--dec-layers", "3"]
+    assert build_config(_parse("p.mrcs", "-o", str(tmp_path), "--preset", "small")) == build_config(
+        _parse("p.mrcs", "-o", str(tmp_path), *old))
+
+
+@pytest.mark.parametrize("dataset_name, preset", [("default", "small"), ("tiny", "tiny")])
+def test_notebook_training_from_the_terminal(tmp_path, dataset_name, preset):
+    from cryolatent.notebook import NotebookSettings, train_config
+
+    nb = NotebookSettings(dataset_name, tmp_path, 20)
+    d = nb.data
+    cli = build_config(_parse(str(d / "particles.mrcs"), "--poses", str(d / "poses.pkl"), "--ctf", str(d / "ctf.pkl"),
+                              "--preset", preset, "--zdim", "8", "--epochs", "20", "-o", str(nb.run)))
+    assert cli == train_config(nb, zdim=8)
+
+
+def test_bad_preset_and_settings_file_are_one_line(dataset, tmp_path, capsys):
+    particles, _, _ = dataset
+    out = ["-o", str(tmp_path / "o")]
+    assert main(["train", str(particles), *out, "--preset", "huge"]) == 1
+    _one_line_error(capsys, "--preset 'huge'", "small")
+    (tmp_path / "bad.yaml").write_text("model:\n  zdimm: 3\n")
+    assert main(["train", str(particles), *out, "--config", str(tmp_path / "bad.yaml")]) == 1
+    _one_line_error(capsys, "bad.yaml", "zdimm")
+    (tmp_path / "typo.yaml").write_text("optim:\n  lr: fast\n")
+    assert main(["train", str(particles), *out, "--config", str(tmp_path / "typo.yaml")]) == 1
+    _one_line_error(capsys, "typo.yaml", "optim.lr must be a number")
+    assert main(["train", *out, "--config", str(tmp_path / "missing.yaml")]) == 1
+    _one_line_error(capsys, "missing.yaml")
+    assert not (tmp_path / "o").exists()
 

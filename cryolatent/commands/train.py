@@ -3,6 +3,11 @@
 Outputs in OUTDIR: config.yaml, train_log.csv, weights.<epoch>.pt, weights.pt,
 z.npy (latent means, particle order) and z_logvar.npy.  With torchrun, one
 process per GPU trains data-parallel.
+
+Every setting of OUTDIR/config.yaml is a flag (--field-name; booleans as
+--x/--no-x).  Precedence: defaults (cryoDRGN's: 3 x 1024 networks) < --preset
+< --config FILE.yaml < the flags; with --resume the run's stored config.yaml
+takes the place of the defaults.  Give "none" to an optional setting to unset it.
 """
 
 from __future__ import annotations
@@ -10,101 +15,129 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import Any, Callable
 
-from cryolatent.training.config import DataConfig, ModelConfig, OptimConfig, RuntimeConfig, TrainConfig
+from cryolatent.errors import InputError
+from cryolatent.training.config import PRESETS, SECTIONS, SETTINGS, Setting, TrainConfig, read_settings
+from cryolatent.training.loop import train
+from cryolatent.training.run import CONFIG_NAME
 
 NAME = "train"
 HELP = "train the VAE on particles with known poses"
 
-# (flag, section, field, type, help)
-_OPTIONS = [
-    ("--poses", "data", "poses", str, "pose file (.pkl, .star, .cs)"),
-    ("--ctf", "data", "ctf", str, "CTF file (.pkl, .star, .cs)"),
-    ("--ind", "data", "ind", str, "index file (.pkl/.npy/.txt) of the particles to use"),
-    ("--datadir", "data", "datadir", str, "folder of the stacks named in a .star/.cs"),
-    ("--zdim", "model", "zdim", int, "latent dimension (0: homogeneous)"),
-    ("--enc-dim", "model", "enc_dim", int, "encoder width"),
-    ("--enc-layers", "model", "enc_layers", int, "encoder hidden layers"),
-    ("--dec-dim", "model", "dec_dim", int, "decoder width"),
-    ("--dec-layers", "model", "dec_layers", int, "decoder hidden layers"),
-    ("--pe-type", "model", "pe_type", str, "positional encoding"),
-    ("--pe-dim", "model", "pe_dim", int, "frequencies per axis (default D/2)"),
-    ("--enc-input", "model", "enc_input", str, "encoder input: hartley or real"),
-    ("--epochs", "optim", "epochs", int, "epochs"),
-    ("--batch-size", "optim", "batch_size", int, "particles per batch (per process)"),
-    ("--lr", "optim", "lr", float, "Adam learning rate"),
-    ("--wd", "optim", "weight_decay", float, "Adam weight decay"),
-    ("--beta", "optim", "beta", float, "KL weight (default 1/zdim)"),
-    ("--beta-warmup", "optim", "beta_warmup", float, "epochs over which the KL weight ramps up from 0"),
-    ("--seed", "optim", "seed", int, "random seed"),
-    ("--device", "runtime", "device", str, "auto, cpu, cuda, cuda:N"),
-    ("--num-workers", "runtime", "num_workers", int, "data loader worker processes"),
-]
-_SECTIONS = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "runtime": RuntimeConfig}
+POSITIONAL = "particles"
+ALIASES = {"weight_decay": ("--wd",)}
+"""Further spellings of a setting's flag (kept from earlier versions)."""
+OFF_ALIASES = {"invert_data": "--uninvert-data", "ignore_dc": "--include-dc"}
+"""Further spellings of a boolean setting's --no-x flag."""
 
 
-def _default(section: str, name: str):
-    return _SECTIONS[section]().__dict__[name]
+def flag(name: str) -> str:
+    """The command-line flag of setting ``name`` (``enc_dim`` -> ``--enc-dim``)."""
+    return "--" + name.replace("_", "-")
+
+
+def _dest(s: Setting) -> str:
+    return f"{s.section}.{s.name}"
+
+
+_UNSET = object()  # what "none" parses to (None itself means "flag not given")
+
+
+def _converter(s: Setting) -> Callable[[str], Any]:
+    """Text -> value of ``s`` (``none`` unsets an optional setting)."""
+
+    def convert(text: str) -> Any:
+        if s.optional and text.lower() == "none":
+            return _UNSET
+        return s.type(text)
+
+    convert.__name__ = s.type.__name__  # argparse names it in "invalid int value"
+    return convert
+
+
+def _metavar(s: Setting) -> str:
+    return "PATH" if s.path else {int: "N", float: "X"}.get(s.type, "NAME")
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return repr(value) if value == "" else str(value)
+
+
+def _help(s: Setting) -> str:
+    """The setting's help with its default and the presets that change it."""
+    parts = [] if s.default is None else [f"default: {_show(s.default)}"]
+    presets = [f"{p.name} {_show(p.values[s.name])}" for p in PRESETS.values()
+               if s.name in p.values and p.values[s.name] != s.default]
+    if presets:
+        parts.append("--preset " + ", ".join(presets))
+    text = s.help + (f" [{'; '.join(parts)}]" if parts else "")
+    return text.replace("%", "%%")
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
-    """Register the arguments of ``cryolatent train``."""
-    parser.add_argument("particles", nargs="?", help="particles (.mrcs, .txt, .star, .cs); optional with --resume")
+    """Register the arguments of ``cryolatent train``: one flag per configuration setting."""
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument(POSITIONAL, nargs="?", metavar="PARTICLES",
+                        help=SETTINGS[POSITIONAL].help + "; optional with --resume or --config")
     parser.add_argument("-o", "--outdir", required=True, help="output folder")
-    for flag, section, name, typ, text in _OPTIONS:
-        parser.add_argument(flag, dest=name, type=typ, default=None,
-                            help=f"{text} [default: {_default(section, name)}]")
-    amp = parser.add_mutually_exclusive_group()
-    amp.add_argument("--amp", dest="amp", action="store_true", default=None,
-                     help=f"mixed precision (bf16 where supported) [default: {RuntimeConfig.amp}]")
-    amp.add_argument("--no-amp", dest="amp", action="store_false", help="full float32 precision")
-    parser.add_argument("--uninvert-data", dest="invert_data", action="store_false", default=None,
-                        help="do not invert the data sign (for dark-protein particles)")
-    parser.add_argument("--no-window", dest="window", action="store_false", default=None,
-                        help="no soft circular real-space window")
-    dc = parser.add_mutually_exclusive_group()
-    dc.add_argument("--ignore-dc", dest="ignore_dc", action="store_true", default=None,
-                    help=f"leave the zero-frequency pixel out of encoder input and loss [default: {ModelConfig.ignore_dc}]")
-    dc.add_argument("--include-dc", dest="ignore_dc", action="store_false", help="keep the zero-frequency pixel")
-    parser.add_argument("--compile", dest="compile", action="store_true", default=None, help="torch.compile the model")
+    parser.add_argument("--preset", metavar="NAME", help="named network sizes, applied over the defaults: "
+                        + "; ".join(f"{p.name}: {p.help}" for p in PRESETS.values()))
+    parser.add_argument("--config", metavar="FILE.yaml",
+                        help="settings from a YAML file laid out as OUTDIR/config.yaml (sections data, model, "
+                             "optim, runtime; any subset); relative paths are relative to the file; "
+                             "flags override it")
     parser.add_argument("--resume", action="store_true", help="continue the run in OUTDIR after its last checkpoint")
     parser.add_argument("--force", action="store_true", help="replace a run already in OUTDIR")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    groups = {section: parser.add_argument_group(f"{section} settings") for section in SECTIONS}
+    for s in SETTINGS.values():
+        if s.name == POSITIONAL:
+            continue
+        group = groups[s.section]
+        if s.type is bool:
+            group.add_argument(flag(s.name), dest=_dest(s), action=argparse.BooleanOptionalAction, default=None,
+                               help=_help(s))
+            if s.name in OFF_ALIASES:
+                group.add_argument(OFF_ALIASES[s.name], dest=_dest(s), action="store_false", default=None,
+                                   help=f"the same as --no-{flag(s.name)[2:]}")
+        else:
+            group.add_argument(flag(s.name), *ALIASES.get(s.name, ()), dest=_dest(s), type=_converter(s),
+                               default=None, metavar=_metavar(s), help=_help(s))
 
 
-def _abs(path: str | None) -> str | None:
-    return None if path is None else os.path.abspath(path)
+def flag_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given on the command line (flat names), paths made absolute."""
+    given: dict[str, Any] = {}
+    if getattr(args, POSITIONAL, None):
+        given[POSITIONAL] = getattr(args, POSITIONAL)
+    for s in SETTINGS.values():
+        value = getattr(args, _dest(s), None)
+        if value is not None:
+            given[s.name] = None if value is _UNSET else value
+    return {name: os.path.abspath(v) if SETTINGS[name].path and v else v for name, v in given.items()}
 
 
 def build_config(args: argparse.Namespace) -> TrainConfig:
-    """The configuration of the arguments (the stored one, updated, when resuming)."""
-    from cryolatent.errors import InputError
-
-    stored = Path(args.outdir) / "config.yaml"
+    """The configuration of the arguments: defaults (or, resuming, the stored run's) < --preset < --config < flags."""
+    stored = Path(args.outdir) / CONFIG_NAME
     config = TrainConfig.from_yaml(stored) if args.resume and stored.is_file() else TrainConfig()
-    if args.particles:
-        config.data.particles = _abs(args.particles)
-    elif not config.data.particles:
-        raise InputError("no particle file given")
-    for flag, section, name, _typ, _text in _OPTIONS:
-        value = getattr(args, name)
-        if value is not None:
-            if name in ("poses", "ctf", "ind", "datadir"):
-                value = _abs(value)
-            setattr(getattr(config, section), name, value)
-    for section, name in (("runtime", "amp"), ("data", "invert_data"), ("data", "window"), ("runtime", "compile"),
-                          ("model", "ignore_dc")):
-        value = getattr(args, name)
-        if value is not None:
-            setattr(getattr(config, section), name, value)
+    if args.preset is not None:
+        if args.preset not in PRESETS:
+            raise InputError(f"--preset {args.preset!r} is not a preset; choose from {', '.join(PRESETS)}")
+        config.update(PRESETS[args.preset].values)
+    if args.config is not None:
+        config.update(read_settings(args.config), source=args.config)
+    config.update(flag_settings(args))
+    if not config.data.particles:
+        raise InputError("no particle file given (PARTICLES, or data.particles in --config)")
     return config
 
 
 def run(args: argparse.Namespace) -> int:
     """Train; print where the outputs are."""
-    from cryolatent.training.loop import train
-
     config = build_config(args)
     result = train(config, args.outdir, resume=args.resume, force=args.force, progress=not args.no_progress)
     if result.history:
