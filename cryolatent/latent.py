@@ -24,8 +24,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cryolatent import __version__
+from cryolatent._version import __version__
 from cryolatent.errors import InputError
+from cryolatent.forward.geometry import matrix_to_euler_relion
+from cryolatent.training.config import TrainConfig
+from cryolatent.training.run import CONFIG_NAME, DATA_PATHS, Run
 
 FORMAT = "cryolatent.LatentSet"
 
@@ -171,8 +174,9 @@ class LatentSet:
             z = z[:, None]
         if z.ndim != 2:
             raise InputError(f"expected an (N, zdim) array, got shape {z.shape}", z_path)
-        data = _run_data(outdir)
-        stack = _open_particles(outdir, data, particles)
+        run = _open_run(outdir)
+        data = {k: getattr(run.config.data, k) for k in DATA_PATHS}
+        stack = _open_particles(run, particles)
         obs = None
         if stack is not None:
             if len(stack) != len(z):
@@ -195,10 +199,13 @@ class LatentSet:
         """
         if particles is None and self.stack is not None:
             return self.stack
-        run = self.uns.get("run") or {}
-        if particles is None and not run.get("data", {}).get("particles"):
+        recorded = self.uns.get("run") or {}
+        data = recorded.get("data") or {}
+        if particles is None and not data.get("particles"):
             raise InputError("no particle stack known for this LatentSet; pass particles=")
-        stack = _open_particles(Path(run.get("outdir", ".")), run.get("data", {}), particles, strict=True)
+        paths = {k: v for k, v in data.items() if k in DATA_PATHS and v is not None}
+        run = Run(Path(recorded.get("outdir", ".")), TrainConfig().update(paths))
+        stack = _open_particles(run, particles, strict=True)
         if len(stack) != self.n_obs:
             raise InputError(f"has {len(stack)} particles but the LatentSet has {self.n_obs}", stack.source)
         if particles is None:
@@ -282,8 +289,6 @@ def covariates(stack) -> pd.DataFrame:
         obs["astigmatism_A"] = ctf[:, 2] - ctf[:, 3]
         obs["defocus_angle"] = ctf[:, 4]
     if stack.poses is not None:
-        from cryolatent.forward.geometry import matrix_to_euler_relion
-
         rots, trans = stack.poses
         euler = np.asarray(matrix_to_euler_relion(rots)).reshape(-1, 3)
         obs["rot"], obs["tilt"], obs["psi"] = euler[:, 0], euler[:, 1], euler[:, 2]
@@ -292,52 +297,28 @@ def covariates(stack) -> pd.DataFrame:
     return obs
 
 
-def _run_data(outdir: Path) -> dict[str, Any]:
-    """The ``data`` section of ``config.yaml`` (empty when there is none)."""
-    import yaml
-
-    path = outdir / "config.yaml"
-    if not path.is_file():
-        return {}
-    try:
-        cfg = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        warnings.warn(f"{path}: unreadable configuration ({exc}); no covariates", stacklevel=3)
-        return {}
-    data = cfg.get("data") if isinstance(cfg, dict) else None
-    keys = ("particles", "poses", "ctf", "ind", "datadir")
-    return {k: data.get(k) for k in keys} if isinstance(data, dict) else {}
+def _open_run(outdir: Path) -> Run:
+    """The run of ``outdir``; without particles (and, when unreadable, with a warning) when
+    its ``config.yaml`` is missing or unreadable."""
+    path = outdir / CONFIG_NAME
+    if path.is_file():
+        try:
+            return Run.open(outdir)
+        except (OSError, ValueError) as exc:  # InputError is a ValueError; so is a malformed log
+            warnings.warn(f"{path}: unreadable run ({getattr(exc, 'problem', exc)}); no covariates", stacklevel=3)
+    return Run(outdir, TrainConfig())
 
 
-def _resolve(outdir: Path, value):
-    """A config path as given, else relative to the run folder."""
-    if value is None or not isinstance(value, (str, os.PathLike)):
-        return value
-    p = Path(value)
-    if p.exists() or p.is_absolute():
-        return os.fspath(p)
-    q = outdir / p
-    return os.fspath(q) if q.exists() else os.fspath(p)
-
-
-def _open_particles(outdir: Path, data: dict[str, Any], particles=None, strict: bool = False):
+def _open_particles(run: Run, particles=None, strict: bool = False):
     """The run's (or the given) particles with poses and CTF; None if unreadable and not strict."""
-    from cryolatent.io import load_dataset
-
     if particles is not None and not isinstance(particles, (str, os.PathLike)):
         return particles  # an opened stack
-    explicit = particles is not None
-    source = particles if explicit else data.get("particles")
-    if not source:
+    if particles is None and not run.config.data.particles:
         return None
-    args = {k: _resolve(outdir, data.get(k)) for k in ("poses", "ctf", "ind", "datadir")}
-    if explicit:
-        ind = args["ind"] if args["ind"] and Path(args["ind"]).is_file() else None
-        args = {"datadir": args["datadir"], "ind": ind}
     try:
-        return load_dataset(_resolve(outdir, source), **args)
+        return run.open_particles(particles)
     except (InputError, OSError) as exc:
-        if explicit or strict:
+        if particles is not None or strict:
             raise
         warnings.warn(f"particles of the run not loaded, so no covariates: {exc}", stacklevel=3)
         return None

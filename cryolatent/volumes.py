@@ -19,6 +19,12 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
+from cryolatent.io import write_volume
+from cryolatent.outputs import atomic_path, check_writable
+from cryolatent.tl import centers, graph_path, pc_traversal
+from cryolatent.training.evaluate import eval_volumes
+from cryolatent.training.run import Run
+
 if TYPE_CHECKING:  # pragma: no cover
     from cryolatent.latent import LatentSet
 
@@ -82,35 +88,22 @@ def run_decoder(outdir: str | os.PathLike, *, downsample: int | None = None, fli
                 cache_size: int = 32, amp: bool = False) -> Decoder:
     """A :class:`Decoder` for a training run (model loaded once).
 
-    ``apix`` defaults to the particles' pixel size (1 when unknown), scaled
-    for ``downsample``. ``amp`` decodes in bf16 autocast (for interactive views:
+    ``apix`` defaults to the particles' pixel size (:meth:`Run.pixel_size
+    <cryolatent.training.run.Run.pixel_size>`; 1 when unknown), scaled for
+    ``downsample``. ``amp`` decodes in bf16 autocast (for interactive views:
     several times faster on a CPU with bf16 support).
     """
-    from cryolatent.training.evaluate import eval_volumes, load_model
-
-    model, ckpt = load_model(outdir, epoch, device)
+    run = Run.open(outdir)
+    model, ckpt = run.load_model(epoch, device)
     norm = float(ckpt["norm"])
     D = int(ckpt["D"])
     if apix is None:
-        apix = _run_apix(outdir) * D / (downsample or D)
+        apix = (run.pixel_size() or 1.0) * D / (downsample or D)  # TODO(#9): report in pixels when unknown
 
     def fn(z: np.ndarray) -> np.ndarray:
         return eval_volumes(outdir, z, downsample=downsample, flip=flip, model=model, norm=norm, amp=amp)
 
     return Decoder(fn, apix=apix, cache_size=cache_size)
-
-
-def _run_apix(outdir) -> float:
-    try:
-        from cryolatent.io import read_particles
-        from cryolatent.latent import _resolve, _run_data
-
-        data = _run_data(Path(outdir))
-        stack = read_particles(_resolve(Path(outdir), data["particles"]),
-                               datadir=_resolve(Path(outdir), data.get("datadir")))
-        return float(stack.apix or 1.0)
-    except Exception:  # noqa: BLE001 - moved particles: fall back to 1 A
-        return 1.0
 
 
 def _as_decoder(decode) -> Decoder:
@@ -152,9 +145,6 @@ class VolumeSeries:
 
         Nothing is written if any file exists and not ``force``.
         """
-        from cryolatent.io import write_volume
-        from cryolatent.outputs import atomic_path, check_writable
-
         folder = Path(folder)
         names = [folder / f"{prefix}_{i:03d}.mrc" for i in range(len(self))]
         ztxt = folder / "z_values.txt"
@@ -268,7 +258,7 @@ def isosurface(
 
 def slider_figure(series: VolumeSeries, threshold: float | None = None, *, step: int = 2):
     """Plotly figure: one isosurface mesh per volume, a slider to move between them."""
-    import plotly.graph_objects as go
+    import plotly.graph_objects as go  # plotly only when a figure is wanted
 
     meshes = []
     for i in range(len(series)):
@@ -302,8 +292,6 @@ def at_particles(ls: "LatentSet", decoder, indices: Sequence[int], *, name: str 
 
 def at_centers(ls: "LatentSet", decoder, key: str = "kmeans") -> VolumeSeries:
     """Volumes at the centre particles of a clustering (needs ``kmeans(ls)`` or ``gmm(ls)``)."""
-    from cryolatent.tl import centers
-
     idx, _ = centers(ls, key)
     return at_particles(ls, decoder, idx, name=f"{key}{len(idx)}")
 
@@ -311,13 +299,9 @@ def at_centers(ls: "LatentSet", decoder, key: str = "kmeans") -> VolumeSeries:
 def along_pc(ls: "LatentSet", decoder, pc: int = 1, *, n: int = 10, lo: float = 5.0,
              hi: float = 95.0) -> VolumeSeries:
     """Volumes along principal component ``pc`` (1-based) at percentile stops (needs ``pca(ls)``)."""
-    from cryolatent.tl import pc_traversal
-
     return decode(decoder, pc_traversal(ls, pc, n, lo=lo, hi=hi), name=f"pc{pc}")
 
 
 def along_path(ls: "LatentSet", decoder, anchors: Sequence[int], *, k: int = 10) -> VolumeSeries:
     """Volumes along the kNN-graph shortest path between particles ``anchors``."""
-    from cryolatent.tl import graph_path
-
     return at_particles(ls, decoder, graph_path(ls, anchors, k), name="path")

@@ -10,6 +10,7 @@ from cryolatent.errors import InputError
 from cryolatent.training.data import ArrayStack
 from cryolatent.training.evaluate import embed, eval_volumes, load_model, read_z
 from cryolatent.training.loop import train
+from cryolatent.volumes import run_decoder
 
 from _nn_helpers import make_blob_dataset, one_thread, tiny_config
 
@@ -37,6 +38,16 @@ def test_eval_volumes_shapes_flip_downsample(run_dir):
         eval_volumes(out, np.zeros((1, 3)))
     with pytest.raises(InputError, match="downsample"):
         eval_volumes(out, z, downsample=7)
+
+
+def test_run_decoder_is_eval_volumes_with_the_run_pixel_size(run_dir):
+    out, _ = run_dir
+    z = np.array([[0.5, -0.5]], np.float32)
+    dec = run_decoder(out, device="cpu")
+    assert np.array_equal(dec(z), eval_volumes(out, z))
+    # in-memory particles have no pixel size: 1 A, scaled for the box (TODO(#9): report in pixels)
+    assert dec.apix == 1.0 and run_decoder(out, downsample=8).apix == 2.0
+    assert run_decoder(out, apix=3.0).apix == 3.0
 
 
 def test_embed_in_memory_stack_matches_z(run_dir):

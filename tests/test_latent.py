@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +11,7 @@ from cryolatent import tl
 from cryolatent.errors import InputError
 from cryolatent.io import write_ctf_pkl, write_index_pkl, write_mrcs, write_poses_pkl
 from cryolatent.latent import LatentSet
+from cryolatent.training.run import Run
 
 
 def make_run(root, n=40, zdim=3, D=8, ind=None, seed=0):
@@ -53,6 +56,23 @@ def test_from_run_adds_covariates_and_original_indices(tmp_path):
     # a particle file given explicitly is read with the run's index file
     other = LatentSet.from_run(out, particles=tmp_path / "data" / "particles.mrcs")
     assert np.array_equal(other.obs["orig_index"], ind) and "defocus_A" not in other.obs
+
+
+def test_run_resolves_paths_against_its_folder_and_reads_the_pixel_size(tmp_path):
+    out = make_run(tmp_path)
+    assert Run.open(out).pixel_size() == 2.0
+    cfg = yaml.safe_load((out / "config.yaml").read_text())
+    cfg["data"] = {k: v and os.path.relpath(v, out) for k, v in cfg["data"].items()}  # ../data/...
+    (out / "config.yaml").write_text(yaml.safe_dump(cfg))
+    run = Run.open(out)
+    assert run.config.data.particles == "../data/particles.mrcs"  # not there from the working folder
+    assert run.data_paths()["particles"] == str(out / "../data/particles.mrcs")
+    assert run.pixel_size() == 2.0 and len(run.open_particles()) == 40
+    assert "defocus_A" in LatentSet.from_run(out).obs
+    (tmp_path / "data" / "particles.mrcs").unlink()
+    assert run.pixel_size() is None  # unknown, not 1 A
+    with pytest.raises(InputError, match="particles.mrcs"):
+        run.open_particles()
 
 
 def test_from_run_errors(tmp_path):

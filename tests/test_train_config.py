@@ -1,8 +1,10 @@
-"""The training configuration: field help, presets, settings files."""
+"""The training configuration: field help, presets, settings files; training/'s import layout."""
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +17,8 @@ from cryolatent.training.config import (
     TrainConfig,
     read_settings,
 )
+
+TRAINING = Path(__file__).resolve().parents[1] / "cryolatent" / "training"
 
 
 def test_every_field_has_help_and_a_unique_setting_name():
@@ -92,3 +96,31 @@ def test_validate_new_settings():
         with pytest.raises(InputError, match=message):
             bad.validate()
     assert cfg.validate() is cfg
+
+
+def _imports(path: Path) -> tuple[set[str], list[str]]:
+    """cryolatent modules imported by ``path``: (all of them, the function-local ones)."""
+    everywhere, local = set(), []
+    tree = ast.parse(path.read_text())
+    top = {id(n) for n in tree.body}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("cryolatent"):
+            names = [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names if a.name.startswith("cryolatent")]
+        else:
+            continue
+        everywhere.update(names)
+        if id(node) not in top and names:
+            local += names
+    return everywhere, local
+
+
+def test_training_imports_go_one_way():
+    order = ["config", "model", "run", "evaluate", "loop"]  # each imports only modules to its left
+    for i, name in enumerate(order):
+        everywhere, local = _imports(TRAINING / f"{name}.py")
+        assert not local, f"training/{name}.py imports inside functions: {local}"
+        later = {f"cryolatent.training.{m}" for m in order[i + 1:]}
+        assert not {n for n in everywhere if n.rsplit(".", 1)[0] in later or n in later}, name
+    assert _imports(TRAINING / "run.py")[0] >= {"cryolatent.training.model.build_from_config"}

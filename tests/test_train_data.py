@@ -35,7 +35,7 @@ def test_config_yaml_round_trip(tmp_path):
 
 
 def test_dc_pixel_setting_and_old_configs():
-    from cryolatent.training.loop import build_from_config
+    from cryolatent.training.model import build_from_config
 
     assert TrainConfig().model.ignore_dc  # cryoDRGN's default
     old = TrainConfig.from_dict({"model": {"zdim": 2}})  # written before the setting existed

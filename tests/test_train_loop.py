@@ -105,10 +105,12 @@ def test_outdir_with_a_run_is_refused(tmp_path, stack):
 
 def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path, stack, monkeypatch):
     import cryolatent.training.loop as loop
+    from cryolatent.training.model import build_from_config
 
     models = []
-    build = loop.build_from_config
-    monkeypatch.setattr(loop, "build_from_config", lambda config, D: models.append(build(config, D)) or models[-1])
+    # defined in training.model; the loop looks the name up in its own module
+    monkeypatch.setattr(loop, "build_from_config", lambda config, D: models.append(build_from_config(config, D))
+                        or models[-1])
 
     class Poison:
         def on_batch_end(self, epoch, step, n):
@@ -146,7 +148,7 @@ def test_homogeneous_training(tmp_path, stack):
 
 
 def test_bf16_autocast_trains(tmp_path, stack):
-    from cryolatent.training.loop import autocast_dtype
+    from cryolatent.training.model import autocast_dtype
 
     if autocast_dtype(torch.device("cpu"), True) is None:
         pytest.skip("this CPU has no fast bfloat16: training with amp runs in float32")

@@ -6,6 +6,9 @@ import argparse
 
 import numpy as np
 
+from cryolatent.outputs import atomic_path, check_writable
+from cryolatent.training.evaluate import embed
+
 NAME = "embed"
 HELP = "latent means of particles under a trained encoder"
 
@@ -28,9 +31,6 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Embed and write ``z``."""
-    from cryolatent.outputs import atomic_path, check_writable
-    from cryolatent.training.evaluate import embed
-
     check_writable(args.output, args.force)
     z = embed(args.outdir, args.particles, poses=args.poses, ctf=args.ctf, ind=args.ind, datadir=args.datadir,
               epoch=args.epoch, batch_size=args.batch_size, device=args.device)

@@ -10,6 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
+from cryolatent.errors import InputError
+from cryolatent.io import write_volume
+from cryolatent.outputs import check_writable
+from cryolatent.training.evaluate import eval_volumes, read_z
+from cryolatent.training.run import Run
+
 NAME = "eval-vol"
 HELP = "generate volumes from a trained run at given latent points"
 
@@ -30,9 +36,6 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _z_points(args, zdim: int) -> np.ndarray:
-    from cryolatent.errors import InputError
-    from cryolatent.training.evaluate import read_z
-
     if args.zfile:
         return read_z(args.zfile)
     if args.z is not None:
@@ -46,35 +49,17 @@ def _z_points(args, zdim: int) -> np.ndarray:
     return np.zeros((1, 0), np.float32)
 
 
-def _apix(config, D: int) -> float:
-    try:
-        from cryolatent.io import read_particles
-
-        stack = read_particles(config.data.particles, datadir=config.data.datadir)
-        if stack.apix:
-            return float(stack.apix)
-    except Exception:  # noqa: BLE001 - the particles may have moved; 1 A is the fallback
-        pass
-    return 1.0
-
-
 def run(args: argparse.Namespace) -> int:
     """Evaluate and write the volumes."""
-    from cryolatent.errors import InputError
-    from cryolatent.io import write_volume
-    from cryolatent.outputs import check_writable
-    from cryolatent.training.config import TrainConfig
-    from cryolatent.training.evaluate import eval_volumes, load_model
-
-    model, ckpt = load_model(args.outdir, args.epoch, args.device)
-    config = TrainConfig.from_yaml(ckpt["config"])
+    trained = Run.open(args.outdir)
+    model, ckpt = trained.load_model(args.epoch, args.device)
     z = _z_points(args, model.zdim)
     D = int(ckpt["D"])
     out = Path(args.output)
     names = [out / f"vol_{i:03d}.mrc" for i in range(len(z))]
     for name in names:  # refuse before computing anything
         check_writable(name, args.force)
-    apix = args.apix or _apix(config, D)
+    apix = args.apix or trained.pixel_size() or 1.0  # TODO(#9): report in pixels when unknown
     n = args.downsample or D
     if args.downsample:
         apix = apix * D / n

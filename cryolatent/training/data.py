@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from cryolatent.forward.fourier import ht_center, symmetrize_ht
+from cryolatent.errors import InputError
+from cryolatent.forward.fourier import ht_center, iht_center, symmetrize_ht
 
 
 def window_mask(D: int, in_rad: float = 0.85, out_rad: float = 0.99) -> torch.Tensor:
@@ -137,8 +138,6 @@ class ArrayStack:
 
 def check_stack(stack, need_poses: bool = True) -> None:
     """Check that a particle stack is usable for training (box, poses, CTF)."""
-    from cryolatent.errors import InputError
-
     src = getattr(stack, "source", None)
     if len(stack) == 0:
         raise InputError("the particle set is empty", src)
@@ -309,7 +308,5 @@ def model_inputs(lattice, images: torch.Tensor, trans_px: torch.Tensor | None, e
     if trans_px is not None:
         full = lattice.translate(full, trans_px, masked=False)
     full = full.reshape(B, lattice.size, lattice.size)
-    from cryolatent.forward.fourier import iht_center
-
     real = iht_center(full[:, :-1, :-1], ndim=2) * lattice.D
     return real.reshape(B, -1), lattice.select(full)

@@ -1,4 +1,7 @@
-"""Using a trained run: load its model, embed particles, generate volumes."""
+"""Using a trained run: embed particles, generate volumes, read latent points.
+
+Imports, one way: model, run <- evaluate <- loop.
+"""
 
 from __future__ import annotations
 
@@ -9,38 +12,13 @@ import numpy as np
 import torch
 
 from cryolatent.errors import InputError
-from cryolatent.training.checkpoint import find_checkpoint, load_checkpoint
+from cryolatent.io import load_dataset, load_pkl
 from cryolatent.training.config import TrainConfig
 from cryolatent.training.data import EpochBatchSampler, ParticleData, check_stack, make_loader, model_inputs
-from cryolatent.training.loop import autocast_dtype
+from cryolatent.training.model import autocast_dtype, make_preprocessor
+from cryolatent.training.run import Run, load_model
 
-
-def _device(device: str | torch.device | None) -> torch.device:
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def load_model(outdir: str | os.PathLike, epoch: int | None = None, device=None):
-    """Load a run's model from ``weights.pt`` (or ``weights.<epoch>.pt``).
-
-    Returns
-    -------
-    ``(model, checkpoint)``: the :class:`~cryolatent.nn.vae.HetVAE` in eval mode on
-    ``device`` and the checkpoint dict (``norm``, ``D``, ``config``, ``epoch``...).
-    """
-    from cryolatent.training.loop import build_from_config
-
-    path = find_checkpoint(outdir, epoch)
-    ckpt = load_checkpoint(path)
-    config = TrainConfig.from_yaml(ckpt["config"])
-    model = build_from_config(config, int(ckpt["D"]))
-    try:
-        model.load_state_dict(ckpt["model"])
-    except RuntimeError as exc:
-        raise InputError(f"checkpoint does not match its configuration ({str(exc).splitlines()[0]})", path) from None
-    model.to(_device(device)).eval()
-    return model, ckpt
+__all__ = ["embed", "encode_stack", "eval_volumes", "load_model", "read_z"]
 
 
 @torch.no_grad()
@@ -92,22 +70,20 @@ def embed(
     -------
     ``(N, zdim)`` float32 means (and ``(N, zdim)`` log-variances if ``return_logvar``).
     """
-    from cryolatent.training.loop import make_preprocessor
-
     model, ckpt = load_model(outdir, epoch, device)
     config = TrainConfig.from_yaml(ckpt["config"])
     if not model.zdim:
         raise InputError("the run is homogeneous (zdim = 0): there is nothing to embed", outdir)
     d = config.data
-    if particles is None or (isinstance(particles, (str, os.PathLike)) and Path(particles) == Path(d.particles)):
-        particles = particles or d.particles
-        poses = d.poses if poses is None else poses
-        ctf = d.ctf if ctf is None else ctf
-        ind = d.ind if ind is None else ind
-        datadir = d.datadir if datadir is None else datadir
+    paths = Run(Path(outdir), config).data_paths()  # the checkpoint's configuration, its paths resolved
+    training_set = {Path(d.particles), Path(paths["particles"])}
+    if particles is None or (isinstance(particles, (str, os.PathLike)) and Path(particles) in training_set):
+        particles = particles or paths["particles"]
+        poses = paths["poses"] if poses is None else poses
+        ctf = paths["ctf"] if ctf is None else ctf
+        ind = paths["ind"] if ind is None else ind
+        datadir = paths["datadir"] if datadir is None else datadir
     if isinstance(particles, (str, os.PathLike)):
-        from cryolatent.io import load_dataset
-
         stack = load_dataset(particles, poses=poses, ctf=ctf, ind=ind, datadir=datadir)
     else:
         stack = particles
@@ -190,8 +166,6 @@ def read_z(path: str | os.PathLike) -> np.ndarray:
         if path.suffix == ".npy":
             z = np.load(path)
         elif path.suffix == ".pkl":
-            from cryolatent.io import load_pkl
-
             z = np.asarray(load_pkl(path))
         else:
             z = np.loadtxt(path, ndmin=2)

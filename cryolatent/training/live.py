@@ -17,7 +17,7 @@ class LiveLossPlot:
     def on_epoch_end(self, metrics: dict) -> None:
         """Record one epoch's metrics and redraw."""
         self.rows.append(dict(metrics))
-        try:
+        try:  # IPython only when there is a notebook to draw in
             from IPython import get_ipython
             from IPython.display import display
         except ImportError:  # pragma: no cover - IPython ships with jupyterlab
@@ -29,13 +29,13 @@ class LiveLossPlot:
             self._handle = display(fig, display_id=True)
         else:
             self._handle.update(fig)
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # matplotlib only when a figure is drawn
 
         plt.close(fig)
 
     def figure(self):
         """The current loss curves as a matplotlib figure."""
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # matplotlib only when a figure is drawn
 
         epochs = [r["epoch"] for r in self.rows]
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3))

@@ -5,6 +5,9 @@ the log gets a row and a checkpoint is written (see
 :mod:`cryolatent.training.checkpoint`).  ``resume=True`` restarts after the last
 checkpoint and, on CPU with the same settings, ends with exactly the weights an
 uninterrupted run would have.
+
+Imports, one way: config, model <- run <- evaluate <- loop (the loop writes the
+run folder that :class:`~cryolatent.training.run.Run` reads).
 """
 
 from __future__ import annotations
@@ -13,30 +16,38 @@ import csv
 import math
 import random
 import time
-import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
+from tqdm.auto import tqdm
 
-from cryolatent import __version__
+from cryolatent._version import __version__
 from cryolatent.errors import CryolatentError, InputError
 from cryolatent.nn.losses import vae_loss
-from cryolatent.nn.vae import HetVAE, build_model
 from cryolatent.outputs import atomic_path
 from cryolatent.training import distributed as dist_utils
-from cryolatent.training.checkpoint import LATEST, list_epochs, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from cryolatent.training.checkpoint import (
+    LATEST,
+    list_epochs,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from cryolatent.training.config import TrainConfig
 from cryolatent.training.data import (
     EpochBatchSampler,
     ParticleData,
-    Preprocessor,
     check_stack,
     make_loader,
     model_inputs,
     sample_indices,
 )
+from cryolatent.training.evaluate import encode_stack
+from cryolatent.training.model import autocast_dtype, build_from_config, make_preprocessor, open_stack
 from cryolatent.training.run import CONFIG_NAME, LOG_FIELDS, LOG_NAME, RUN_FILES, Run, read_log
 
 
@@ -48,60 +59,12 @@ class TrainingDiverged(CryolatentError):
 # helpers
 
 
-def autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
-    """The autocast dtype for ``device`` (None: full precision).
-
-    bf16 where the hardware has it (CUDA with bf16, CPUs with AVX512-BF16/AMX),
-    fp16 on older GPUs, else None (with a warning) on CPUs without fast bf16.
-    """
-    if not amp:
-        return None
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu":
-        try:
-            ok = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-        except (AttributeError, RuntimeError):
-            ok = False
-        if ok:
-            return torch.bfloat16
-        warnings.warn("this CPU has no fast bfloat16; training in float32 (amp off)", stacklevel=3)
-        return None
-    return None
-
-
 def beta_at(beta: float, warmup_epochs: float, epoch: int, step: int, n_steps: int) -> float:
     """KL weight at ``step`` of ``epoch`` (1-based): a linear ramp over ``warmup_epochs``, then ``beta``."""
     if warmup_epochs <= 0:
         return beta
     progress = (epoch - 1 + step / max(n_steps, 1)) / warmup_epochs
     return beta * min(1.0, progress)
-
-
-def build_from_config(config: TrainConfig, D: int) -> HetVAE:
-    """The model a configuration describes, for box ``D``."""
-    m = config.model
-    enc_in = D * D if m.enc_input == "real" else None
-    return build_model(
-        D, m.zdim, enc_dim=m.enc_dim, enc_layers=m.enc_layers, dec_dim=m.dec_dim,
-        dec_layers=m.dec_layers, pe_type=m.pe_type, pe_dim=m.pe_dim, enc_in_dim=enc_in,
-        include_dc=not m.ignore_dc,
-    )
-
-
-def open_stack(config: TrainConfig):
-    """Open the configured particles with their poses and CTF."""
-    from cryolatent.io import load_dataset
-
-    d = config.data
-    return load_dataset(d.particles, poses=d.poses, ctf=d.ctf, ind=d.ind, datadir=d.datadir)
-
-
-def make_preprocessor(config: TrainConfig, D: int, norm: float = 1.0) -> Preprocessor:
-    """The image preprocessing of a configuration."""
-    d = config.data
-    return Preprocessor(D, invert=d.invert_data, window=d.window, window_in=d.window_in,
-                        window_out=d.window_out, std=norm)
 
 
 def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
@@ -280,8 +243,6 @@ def _train(config, outdir, callbacks, resume, force, stack, progress, info, devi
     scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
     net = model
     if info.enabled:
-        from torch.nn.parallel import DistributedDataParallel
-
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     if rt.compile:
         net = torch.compile(net)
@@ -349,8 +310,6 @@ def _train(config, outdir, callbacks, resume, force, stack, progress, info, devi
 
     model.eval()
     if info.is_main and model.zdim:
-        from cryolatent.training.evaluate import encode_stack
-
         mu, logvar = encode_stack(model, data, config, device, batch_size=max(64, opt_cfg.batch_size))
         for name, arr in (("z.npy", mu), ("z_logvar.npy", logvar)):
             with atomic_path(outdir / name, force=True) as tmp:
@@ -363,8 +322,6 @@ def _train(config, outdir, callbacks, resume, force, stack, progress, info, devi
 def _progress(loader, total: int, epoch: int, epochs: int, enabled: bool):
     if not enabled:
         return loader
-    from tqdm.auto import tqdm
-
     return tqdm(loader, total=total, desc=f"epoch {epoch}/{epochs}", unit="batch", leave=False)
 
 

@@ -1,4 +1,14 @@
-"""A training run on disk: its folder, configuration, log and latents."""
+"""A training run on disk, and the one reader of its folder.
+
+:class:`Run` reads ``OUTDIR``: the configuration (``config.yaml``), the data
+paths it names (resolved: as written, else relative to the run folder), the
+particles' pixel size, the log (``train_log.csv``), the latents (``z.npy``) and
+the model (``weights.pt`` / ``weights.<epoch>.pt``).  The loop writes the
+folder; :mod:`~cryolatent.latent`, :mod:`~cryolatent.volumes`, the commands
+and the notebooks read it through :class:`Run`.
+
+Imports, one way: config, checkpoint, model <- run <- evaluate <- loop.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +19,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
-from cryolatent.errors import InputError
+from cryolatent.errors import CryolatentError, InputError
+from cryolatent.io import ParticleStack, load_dataset, read_particles
+from cryolatent.nn.vae import HetVAE
+from cryolatent.training.checkpoint import find_checkpoint, load_checkpoint
 from cryolatent.training.config import TrainConfig
+from cryolatent.training.model import build_from_config, resolve_device
 
 CONFIG_NAME = "config.yaml"
 LOG_NAME = "train_log.csv"
 LOG_FIELDS = ("epoch", "loss", "recon", "kl", "seconds", "particles_per_s")
 RUN_FILES = ("config.yaml", "train_log.csv", "weights.pt", "z.npy", "z_logvar.npy")
+DATA_PATHS = ("particles", "poses", "ctf", "ind", "datadir")
 
 
 def read_log(outdir: str | os.PathLike) -> list[dict[str, float]]:
@@ -29,6 +45,42 @@ def read_log(outdir: str | os.PathLike) -> list[dict[str, float]]:
         for row in csv.DictReader(fh):
             rows.append({k: (int(v) if k == "epoch" else float(v)) for k, v in row.items() if k in LOG_FIELDS})
         return rows
+
+
+def resolve_path(outdir: str | os.PathLike, value: str | os.PathLike | None) -> str | None:
+    """A path of a run's configuration: as written when it exists (or is absolute), else
+    relative to the run folder when it exists there, else as written."""
+    if value is None or not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+        return value
+    p = Path(value)
+    if p.exists() or p.is_absolute():
+        return os.fspath(p)
+    q = Path(outdir) / p
+    return os.fspath(q) if q.exists() else os.fspath(p)
+
+
+def load_model(outdir: str | os.PathLike, epoch: int | None = None,
+               device: str | torch.device | None = None) -> tuple[HetVAE, dict[str, Any]]:
+    """Load a run's model from ``weights.pt`` (or ``weights.<epoch>.pt``).
+
+    Needs only the checkpoint, which holds the configuration.
+
+    Returns
+    -------
+    ``(model, checkpoint)``: the :class:`~cryolatent.nn.vae.HetVAE` in eval mode on
+    ``device`` (``None``/``"auto"``: CUDA when available) and the checkpoint dict
+    (``norm``, ``D``, ``config``, ``epoch``...).
+    """
+    path = find_checkpoint(outdir, epoch)
+    ckpt = load_checkpoint(path)
+    config = TrainConfig.from_yaml(ckpt["config"])
+    model = build_from_config(config, int(ckpt["D"]))
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as exc:
+        raise InputError(f"checkpoint does not match its configuration ({str(exc).splitlines()[0]})", path) from None
+    model.to(resolve_device(device)).eval()
+    return model, ckpt
 
 
 @dataclass
@@ -57,7 +109,7 @@ class Run:
 
     @classmethod
     def open(cls, outdir: str | os.PathLike) -> "Run":
-        """Open an existing output folder."""
+        """Open an existing output folder (it needs a ``config.yaml``)."""
         outdir = Path(outdir)
         cfg = outdir / CONFIG_NAME
         if not cfg.is_file():
@@ -69,6 +121,47 @@ class Run:
         """Last logged epoch (0 if none)."""
         return int(self.history[-1]["epoch"]) if self.history else 0
 
+    def data_paths(self) -> dict[str, str | None]:
+        """``particles``, ``poses``, ``ctf``, ``ind``, ``datadir`` of the configuration, resolved
+        by :func:`resolve_path` (``particles`` is ``""`` when none is configured)."""
+        return {k: resolve_path(self.outdir, getattr(self.config.data, k)) for k in DATA_PATHS}
+
+    def open_particles(self, particles: str | os.PathLike | None = None) -> ParticleStack:
+        """The run's particles with their poses, CTF and index file.
+
+        Parameters
+        ----------
+        particles
+            Another particle file to read instead: with its own poses/CTF (a
+            ``.star``/``.cs``), the run's ``datadir`` and the run's index file
+            when that exists.
+
+        Raises
+        ------
+        InputError
+            No particles configured, or unreadable files.
+        """
+        paths = self.data_paths()
+        if particles is not None:
+            ind = paths["ind"] if paths["ind"] and Path(paths["ind"]).is_file() else None
+            return load_dataset(resolve_path(self.outdir, particles), ind=ind, datadir=paths["datadir"])
+        if not paths["particles"]:
+            raise InputError("the run's configuration names no particles", self.outdir / CONFIG_NAME)
+        return load_dataset(paths["particles"], poses=paths["poses"], ctf=paths["ctf"], ind=paths["ind"],
+                            datadir=paths["datadir"])
+
+    def pixel_size(self) -> float | None:
+        """Pixel size (Angstrom) of the run's particles, from the particle file (MRC headers,
+        ``.star`` optics, ``.cs`` records); None when unknown or the files are unreadable."""
+        paths = self.data_paths()
+        if not paths["particles"]:
+            return None
+        try:
+            stack = read_particles(paths["particles"], datadir=paths["datadir"])
+        except (CryolatentError, OSError, ValueError):  # moved or unreadable particles
+            return None
+        return float(stack.apix) if stack.apix else None
+
     def z(self, logvar: bool = False) -> np.ndarray:
         """``z.npy`` (or ``z_logvar.npy``): per-particle latent means, in particle order."""
         path = self.outdir / ("z_logvar.npy" if logvar else "z.npy")
@@ -76,17 +169,16 @@ class Run:
             raise InputError("missing (training unfinished or zdim = 0)", path)
         return np.load(path)
 
-    def load_model(self, epoch: int | None = None, device: str = "cpu"):
-        """``(model, checkpoint)`` of ``epoch`` (default: the latest)."""
-        from cryolatent.training.evaluate import load_model
-
+    def load_model(self, epoch: int | None = None, device: str | torch.device | None = "cpu"
+                   ) -> tuple[HetVAE, dict[str, Any]]:
+        """``(model, checkpoint)`` of ``epoch`` (default: the latest); sets :attr:`norm`."""
         model, ckpt = load_model(self.outdir, epoch=epoch, device=device)
         self.norm = float(ckpt["norm"])
         return model, ckpt
 
     def plot_loss(self, ax=None):
         """Plot the loss curve (matplotlib); returns the axes."""
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # matplotlib only when a figure is wanted
 
         ax = ax or plt.gca()
         ep = [r["epoch"] for r in self.history]

@@ -1,0 +1,69 @@
+"""What a configuration builds: the model, the image preprocessing, the particles, the autocast dtype.
+
+A leaf of :mod:`cryolatent.training`: it imports neither the run folder
+(:mod:`~cryolatent.training.run`), the evaluation nor the loop, which all use it.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+
+from cryolatent.io import ParticleStack, load_dataset
+from cryolatent.nn.vae import HetVAE, build_model
+from cryolatent.training.config import TrainConfig
+from cryolatent.training.data import Preprocessor
+
+
+def build_from_config(config: TrainConfig, D: int) -> HetVAE:
+    """The model a configuration describes, for box ``D``."""
+    m = config.model
+    enc_in = D * D if m.enc_input == "real" else None
+    return build_model(
+        D, m.zdim, enc_dim=m.enc_dim, enc_layers=m.enc_layers, dec_dim=m.dec_dim,
+        dec_layers=m.dec_layers, pe_type=m.pe_type, pe_dim=m.pe_dim, enc_in_dim=enc_in,
+        include_dc=not m.ignore_dc,
+    )
+
+
+def make_preprocessor(config: TrainConfig, D: int, norm: float = 1.0) -> Preprocessor:
+    """The image preprocessing of a configuration (``norm``: the data standard deviation)."""
+    d = config.data
+    return Preprocessor(D, invert=d.invert_data, window=d.window, window_in=d.window_in,
+                        window_out=d.window_out, std=norm)
+
+
+def open_stack(config: TrainConfig) -> ParticleStack:
+    """Open the configured particles with their poses, CTF and index file (paths as configured)."""
+    d = config.data
+    return load_dataset(d.particles, poses=d.poses, ctf=d.ctf, ind=d.ind, datadir=d.datadir)
+
+
+def autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
+    """The autocast dtype for ``device`` (None: full precision).
+
+    bf16 where the hardware has it (CUDA with bf16, CPUs with AVX512-BF16/AMX),
+    fp16 on older GPUs, else None (with a warning) on CPUs without fast bf16.
+    """
+    if not amp:
+        return None
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu":
+        try:
+            ok = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):
+            ok = False
+        if ok:
+            return torch.bfloat16
+        warnings.warn("this CPU has no fast bfloat16; training in float32 (amp off)", stacklevel=3)
+        return None
+    return None
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None``/``"auto"``: CUDA when available, else the CPU; anything else as given."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
