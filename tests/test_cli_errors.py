@@ -60,3 +60,34 @@ def test_an_unexpected_error_is_one_line_with_its_traceback_in_a_log(monkeypatch
     assert "Traceback" in text and "boom" in text
     with pytest.raises(ValueError):
         cli.main(["--debug", "simulate", "-o", str(tmp_path / "x")])
+
+
+def test_nothing_is_created_for_a_failed_command(tmp_path, capsys):
+    """Outputs are checked before anything is written, and no parent folder is made for nothing."""
+    from cryolatent.io import write_volume
+    import numpy as np
+
+    a = tmp_path / "a.mrc"
+    write_volume(a, np.random.default_rng(0).normal(size=(8, 8, 8)).astype(np.float32), apix=2.0)
+    plot = tmp_path / "plot.png"
+    plot.write_text("older plot")
+    _fails_in_one_line(capsys, ["fsc", str(a), str(a), "--out-txt", str(tmp_path / "curve.txt"),
+                                "--plot", str(plot)], str(plot), "--force")
+    assert not (tmp_path / "curve.txt").exists() and plot.read_text() == "older plot"
+    _fails_in_one_line(capsys, ["downsample", str(a), "-D", "7", "-o", str(tmp_path / "new" / "deep" / "s.mrcs")],
+                       "-D 7")
+    assert not (tmp_path / "new").exists()
+
+
+def test_atomic_writes_remove_the_folders_they_made_on_failure(tmp_path):
+    from cryolatent.outputs import atomic_path
+
+    target = tmp_path / "made" / "for" / "this.txt"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("disk full")
+    assert list(tmp_path.iterdir()) == []
+    with atomic_path(target) as tmp:
+        tmp.write_text("whole")
+    assert target.read_text() == "whole"

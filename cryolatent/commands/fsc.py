@@ -14,7 +14,7 @@ from cryolatent import io as clio
 from cryolatent.errors import InputError
 from cryolatent import pl
 from cryolatent.reconstruct.fsc import fsc, soft_sphere_mask
-from cryolatent.outputs import atomic_path
+from cryolatent.outputs import atomic_path, check_writable
 
 NAME = "fsc"
 HELP = "FSC curve, resolution (0.5, 0.143) and AUC of two maps"
@@ -32,6 +32,9 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    for out in (args.out_txt, args.plot):  # refuse before writing anything
+        if out:
+            check_writable(out, args.force)
     vol_a, apix_a = clio.read_volume(args.map_a)
     vol_b, _ = clio.read_volume(args.map_b)
     if vol_a.shape != vol_b.shape:

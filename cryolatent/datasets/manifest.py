@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 import yaml
 
 from cryolatent.errors import InputError
-from cryolatent.outputs import check_writable
+from cryolatent.outputs import check_writable, new_folders
 
 log = logging.getLogger(__name__)
 
@@ -195,31 +195,32 @@ def download(
     dest = check_writable(dest, force)
     if expected is None:
         log.warning("no sha256 known for %s: the download is NOT verified", dest)
-    tmpdir = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent))
-    try:
+    with new_folders(dest):
+        tmpdir = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent))
         try:
-            got = pooch.retrieve(
-                url,
-                known_hash=None if expected is None else f"sha256:{expected}",
-                fname=dest.name,
-                path=tmpdir,
-                progressbar=progress and _have_tqdm(),
-            )
-        except ValueError as exc:
-            if "hash" not in str(exc):
-                raise
-            m = re.search(r"but got ([0-9a-fA-F]{64})", str(exc))
-            actual = m.group(1) if m else "(unknown)"
-            raise InputError(
-                f"sha256 mismatch: expected {expected}, got {actual}; "
-                f"the download from {url} was discarded",
-                dest,
-            ) from None
-        except (requests.RequestException, OSError) as exc:
-            raise InputError(f"download from {url} failed: {exc}", dest) from None
-        os.replace(got, dest)
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+            try:
+                got = pooch.retrieve(
+                    url,
+                    known_hash=None if expected is None else f"sha256:{expected}",
+                    fname=dest.name,
+                    path=tmpdir,
+                    progressbar=progress and _have_tqdm(),
+                )
+            except ValueError as exc:
+                if "hash" not in str(exc):
+                    raise
+                m = re.search(r"but got ([0-9a-fA-F]{64})", str(exc))
+                actual = m.group(1) if m else "(unknown)"
+                raise InputError(
+                    f"sha256 mismatch: expected {expected}, got {actual}; "
+                    f"the download from {url} was discarded",
+                    dest,
+                ) from None
+            except (requests.RequestException, OSError) as exc:
+                raise InputError(f"download from {url} failed: {exc}", dest) from None
+            os.replace(got, dest)
+        finally:
+            shutil.rmtree(tmpdir, ignore_errors=True)
     return dest
 
 
