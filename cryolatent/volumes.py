@@ -156,8 +156,6 @@ class VolumeSeries:
             np.savetxt(tmp, np.atleast_2d(self.z), fmt="%.6g")
         return names + [ztxt]
 
-    write_mrcs_series = to_mrc
-
     def isosurface(self, i: int = 0, threshold: float | None = None, *, step: int = 1):
         """Marching-cubes mesh of volume ``i``.
 
@@ -184,9 +182,6 @@ class VolumeSeries:
         D = self.vols.shape[1]
         return np.take(self.vols, D // 2, axis=axis + 1)
 
-    def slider(self, threshold: float | None = None, step: int = 2):
-        """A plotly figure with a slider over the volumes' isosurfaces."""
-        return slider_figure(self, threshold, step=step)
 
 
 ISO_PERCENTILE = 99.0
@@ -254,24 +249,6 @@ def isosurface(
         verts = verts - np.array([n // 2 for n in vol.shape], dtype=verts.dtype)
     verts = (verts[:, ::-1] * apix).astype(np.float32)
     return verts, faces.astype(np.int32)
-
-
-def slider_figure(series: VolumeSeries, threshold: float | None = None, *, step: int = 2):
-    """Plotly figure: one isosurface mesh per volume, a slider to move between them."""
-    import plotly.graph_objects as go  # plotly only when a figure is wanted
-
-    meshes = []
-    for i in range(len(series)):
-        v, f = series.isosurface(i, threshold, step=step)
-        meshes.append(go.Mesh3d(x=v[:, 0], y=v[:, 1], z=v[:, 2], i=f[:, 0], j=f[:, 1], k=f[:, 2],
-                                color="lightsteelblue", flatshading=False))
-    frames = [go.Frame(data=[m], name=str(i)) for i, m in enumerate(meshes)]
-    steps = [{"args": [[str(i)], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate"}],
-              "label": str(i), "method": "animate"} for i in range(len(meshes))]
-    fig = go.Figure(data=[meshes[0]], frames=frames)
-    fig.update_layout(title=series.name, sliders=[{"steps": steps, "currentvalue": {"prefix": "volume "}}],
-                      scene={"aspectmode": "data"}, margin={"l": 0, "r": 0, "t": 40, "b": 0})
-    return fig
 
 
 # ---- decoding at points of a LatentSet -----------------------------------

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cryolatent import tl
+from cryolatent import pl, tl
 from cryolatent.errors import InputError
 from cryolatent.io import read_volume
 from cryolatent.latent import LatentSet
@@ -57,8 +57,8 @@ def test_series_to_mrc_and_slider(tmp_path):
     assert apix == pytest.approx(2.0) and np.allclose(vol, series[2])
     assert np.allclose(np.loadtxt(tmp_path / "traj" / "z_values.txt"), z[:, 0])
     with pytest.raises(InputError, match="exists"):
-        series.write_mrcs_series(tmp_path / "traj")
-    fig = series.slider(0.5, step=2)
+        series.to_mrc(tmp_path / "traj")
+    fig = pl.volume_series(series, 0.5, step=2)
     assert len(fig.frames) == 3 and len(fig.layout.sliders[0].steps) == 3
     assert series.central_slices().shape == (3, D, D)
 

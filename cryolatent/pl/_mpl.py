@@ -7,6 +7,7 @@ The library never switches the matplotlib backend: pyplot picks its default
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from cryolatent.outputs import atomic_path
 
@@ -18,9 +19,14 @@ def pyplot():
     return plt
 
 
-def savefig(fig, path: str | os.PathLike, force: bool = False, dpi: int = 110) -> str | os.PathLike:
+def savefig(fig, path: str | os.PathLike, force: bool = False, dpi: int = 110) -> Path:
     """Write ``fig`` as a PNG atomically (refused over an existing file unless ``force``) and close it."""
     with atomic_path(path, force) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
     pyplot().close(fig)
-    return path
+    return Path(path)
+
+
+def close(fig) -> None:
+    """Release a figure pyplot keeps (after it has been saved or displayed)."""
+    pyplot().close(fig)

@@ -14,8 +14,8 @@ def embedding(xy: np.ndarray, labels: np.ndarray | None = None, centers: np.ndar
     fig, ax = plt.subplots(figsize=(5.5, 5))
     size = 4 if len(xy) < 20000 else 1
     colour = None if labels is None else np.asarray(labels) % 20
-    ax.scatter(xy[:, 0], xy[:, 1], c=colour, s=size, cmap="tab20", vmin=-0.5, vmax=19.5, alpha=0.6,
-               linewidths=0, rasterized=True)
+    colours = {} if colour is None else {"c": colour, "cmap": "tab20", "vmin": -0.5, "vmax": 19.5}
+    ax.scatter(xy[:, 0], xy[:, 1], s=size, alpha=0.6, linewidths=0, rasterized=True, **colours)
     if centers is not None:
         for i, c in enumerate(centers):
             ax.annotate(str(i), xy[c, :2], fontsize=8, weight="bold", ha="center", va="center")

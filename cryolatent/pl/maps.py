@@ -1,10 +1,11 @@
-"""Figures of maps: slices and projections, isosurface snapshots, FSC curves."""
+"""Figures of maps: slices and projections, isosurface snapshots, FSC curves, volume series (plotly)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from cryolatent.pl._mpl import pyplot
+from cryolatent.volumes import VolumeSeries, isosurface
 
 
 def map_views(vol: np.ndarray, title: str | None = None, others: dict | None = None):
@@ -27,8 +28,6 @@ def map_views(vol: np.ndarray, title: str | None = None, others: dict | None = N
 
 def volume(vol: np.ndarray, apix: float = 1.0, threshold: float | None = None, *, title: str = ""):
     """Snapshot of a volume: isosurface (3-D ``plot_trisurf``) and three max-projections."""
-    from cryolatent.volumes import isosurface  # volumes imports torch: only when a volume is drawn
-
     plt = pyplot()
     fig = plt.figure(figsize=(12, 3.2))
     ax3 = fig.add_subplot(1, 4, 1, projection="3d")
@@ -69,4 +68,23 @@ def fsc(results: dict, title: str | None = None):
         ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()
+    return fig
+
+
+def volume_series(series: VolumeSeries, threshold: float | None = None, *, step: int = 2):
+    """An interactive plotly figure of a :class:`~cryolatent.volumes.VolumeSeries`: one isosurface
+    per volume and a slider to move between them (e.g. along a trajectory)."""
+    import plotly.graph_objects as go  # plotly only when a figure is wanted
+
+    meshes = []
+    for i in range(len(series)):
+        v, f = series.isosurface(i, threshold, step=step)
+        meshes.append(go.Mesh3d(x=v[:, 0], y=v[:, 1], z=v[:, 2], i=f[:, 0], j=f[:, 1], k=f[:, 2],
+                                color="lightsteelblue", flatshading=False))
+    frames = [go.Frame(data=[m], name=str(i)) for i, m in enumerate(meshes)]
+    steps = [{"args": [[str(i)], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate"}],
+              "label": str(i), "method": "animate"} for i in range(len(meshes))]
+    fig = go.Figure(data=[meshes[0]], frames=frames)
+    fig.update_layout(title=series.name, sliders=[{"steps": steps, "currentvalue": {"prefix": "volume "}}],
+                      scene={"aspectmode": "data"}, margin={"l": 0, "r": 0, "t": 40, "b": 0})
     return fig

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from cryolatent.pl._mpl import close
+from cryolatent.pl.training import loss
+
 
 class LiveLossPlot:
     """Redraws total, reconstruction and KL loss after every epoch in the notebook output.
@@ -29,25 +32,8 @@ class LiveLossPlot:
             self._handle = display(fig, display_id=True)
         else:
             self._handle.update(fig)
-        import matplotlib.pyplot as plt  # matplotlib only when a figure is drawn
-
-        plt.close(fig)
+        close(fig)
 
     def figure(self):
-        """The current loss curves as a matplotlib figure."""
-        import matplotlib.pyplot as plt  # matplotlib only when a figure is drawn
-
-        epochs = [r["epoch"] for r in self.rows]
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3))
-        a1.plot(epochs, [r["loss"] for r in self.rows], "o-", label="total")
-        a1.plot(epochs, [r["recon"] for r in self.rows], "s--", label="reconstruction")
-        a1.set_xlabel("epoch")
-        a1.set_ylabel("loss")
-        a1.legend(fontsize=8)
-        a2.plot(epochs, [r["kl"] for r in self.rows], "o-", color="tab:red")
-        a2.set_xlabel("epoch")
-        a2.set_ylabel("KL")
-        last = self.rows[-1]
-        fig.suptitle(f"{self.title}: epoch {last['epoch']}, {last['particles_per_s']:.0f} particles/s", fontsize=10)
-        fig.tight_layout()
-        return fig
+        """The current loss curves (:func:`cryolatent.pl.loss`)."""
+        return loss(self.rows, title=self.title)

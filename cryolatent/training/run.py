@@ -176,14 +176,3 @@ class Run:
         self.norm = float(ckpt["norm"])
         return model, ckpt
 
-    def plot_loss(self, ax=None):
-        """Plot the loss curve (matplotlib); returns the axes."""
-        import matplotlib.pyplot as plt  # matplotlib only when a figure is wanted
-
-        ax = ax or plt.gca()
-        ep = [r["epoch"] for r in self.history]
-        ax.plot(ep, [r["loss"] for r in self.history], label="loss")
-        ax.plot(ep, [r["recon"] for r in self.history], label="recon")
-        ax.set_xlabel("epoch")
-        ax.legend()
-        return ax
