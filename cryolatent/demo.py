@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 
 from cryolatent import io as clio
+from cryolatent import pl
 from cryolatent.datasets.manifest import make_simulated
 from cryolatent.errors import InputError
-from cryolatent.reconstruct.fsc import fsc, plot_fsc
-from cryolatent.tl.metrics import per_conformation_fsc
+from cryolatent.reconstruct.fsc import fsc
 from cryolatent.reconstruct.homogeneous import consensus_map
 from cryolatent.report import analyze
+from cryolatent.tl.metrics import per_conformation_fsc
 from cryolatent.training.config import TrainConfig
 from cryolatent.training.evaluate import eval_volumes
 from cryolatent.training.loop import train
@@ -41,12 +42,12 @@ def run_demo(
         shutil.rmtree(outdir)
     data = make_simulated(dataset, outdir / "data", progress=progress)
     rec = consensus_map(data / "particles.mrcs", outdir / "consensus.mrc", poses=data / "poses.pkl",
-                      ctf=data / "ctf.pkl", progress=progress)
+                        ctf=data / "ctf.pkl", progress=progress)
     # the consensus of a heterogeneous set, against the mean ground-truth map
     volumes = np.stack([clio.read_volume(p)[0] for p in sorted((data / "gt_volumes").glob("vol_*.mrc"))])
     vs_truth = fsc(rec.volume, volumes.mean(0), apix=rec.apix)
-    plot_fsc({"half-maps": rec.fsc, "map vs mean truth": vs_truth},
-             path=outdir / "consensus_vs_truth.png", title="embedded default: consensus map")
+    pl.savefig(pl.fsc({"half-maps": rec.fsc, "map vs mean truth": vs_truth}, title="embedded default: consensus map"),
+               outdir / "consensus_vs_truth.png")
     config = TrainConfig.for_dataset(data, "small", epochs=epochs)
     run = train(config, outdir / "run", progress=progress)
     analyze(outdir / "run", outdir / "analysis", k=8)

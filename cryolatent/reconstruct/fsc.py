@@ -122,31 +122,3 @@ def soft_sphere_mask(D: int, radius: float | None = None, width: float = 3.0) ->
     r = np.sqrt((k**2).sum(-1))
     edge = np.clip((r - radius) / width, 0, 1)
     return (0.5 * (1 + np.cos(np.pi * edge))).astype(np.float32)
-
-
-def plot_fsc(results: dict, path=None, title: str | None = None):
-    """Plot one or more FSC curves (``{label: FSCResult}``) against 1/A; save if ``path``.
-
-    Returns the matplotlib figure.
-    """
-    import matplotlib
-
-    if path is not None:
-        matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for label, res in results.items():
-        ax.plot(res.freq / res.apix, res.fsc, label=f"{label} (0.143: {res.resolution_0143:.1f} A)")
-    ax.axhline(0.5, color="grey", lw=0.8, ls="--")
-    ax.axhline(0.143, color="grey", lw=0.8, ls=":")
-    ax.set_xlabel("spatial frequency (1/A)")
-    ax.set_ylabel("FSC")
-    ax.set_ylim(-0.1, 1.05)
-    if title:
-        ax.set_title(title)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=120)
-    return fig
