@@ -26,7 +26,8 @@ import importlib
 from cryolatent import datasets, forward, io, nn, notebook, pl, reconstruct, tl, training, volumes
 from cryolatent.errors import CryolatentError, InputError
 from cryolatent.latent import LatentSet
-from cryolatent.reconstruct import FSCResult, consensus_map
+from cryolatent.reconstruct import FSCResult
+from cryolatent.reconstruct.homogeneous import consensus_map
 from cryolatent.reconstruct.fsc import fsc
 from cryolatent.selection import Selection
 from cryolatent.training import Run, TrainConfig, embed, eval_volumes, train

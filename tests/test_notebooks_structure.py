@@ -33,3 +33,23 @@ def test_notebook_is_markdown_and_short_calls(path):
                 f"{path.name}: logic ({type(node).__name__}) belongs in the library:\n{src}"
             )
         assert not cell.get("outputs"), f"{path.name}: commit notebooks without outputs"
+
+
+ALLOWED_IMPORTS = {"cryolatent": "cl", "numpy": "np", "plotly": None}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_imports_only_the_front_door(path):
+    """`import cryolatent as cl` (and numpy/plotly): no reaching into the package's modules."""
+    imported = []
+    for cell in json.loads(path.read_text())["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        for node in ast.walk(ast.parse("".join(cell["source"]))):
+            if isinstance(node, ast.ImportFrom):
+                imported.append(f"from {node.module} import ...")
+            elif isinstance(node, ast.Import):
+                imported += [f"import {a.name}" + (f" as {a.asname}" if a.asname else "") for a in node.names]
+    allowed = {f"import {m}" + (f" as {a}" if a else "") for m, a in ALLOWED_IMPORTS.items()}
+    assert "import cryolatent as cl" in imported, path.name
+    assert set(imported) <= allowed, f"{path.name}: {sorted(set(imported) - allowed)}"

@@ -6,7 +6,6 @@ import matplotlib
 import numpy as np
 
 import cryolatent as cl
-from cryolatent.training.live import LiveLossPlot
 
 ROWS = [{"epoch": e, "loss": 1.0 / e, "recon": 0.9 / e, "kl": 0.1 * e, "particles_per_s": 50.0} for e in (1, 2, 3)]
 
@@ -26,7 +25,7 @@ def test_loss_curves_from_rows_csv_and_overlaid(tmp_path):
 
 
 def test_live_loss_plot_draws_the_same_curves():
-    live = LiveLossPlot("run")
+    live = cl.pl.LiveLossPlot("run")
     for row in ROWS:
         live.on_epoch_end(row)  # outside IPython: records, draws nothing
     fig = live.figure()

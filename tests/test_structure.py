@@ -56,7 +56,11 @@ def _imports(name: str, path: Path) -> set[str]:
             for a in node.names:
                 out.add(f"{mod}.{a.name}" if f"{mod}.{a.name}" in MODULES else mod)
     out.discard(name)
-    return {m for m in out if m in MODULES}
+    # importing a.b.c runs the __init__ of a.b too (the root package, the front door, excepted)
+    for mod in list(out):
+        parts = mod.split(".")
+        out.update(".".join(parts[:k]) for k in range(2, len(parts)))
+    return {m for m in out if m in MODULES and m != name and not name.startswith(m + ".")}
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:

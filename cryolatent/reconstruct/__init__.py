@@ -8,7 +8,7 @@
 
 from cryolatent.reconstruct.backproject import Reconstruction
 from cryolatent.reconstruct.fsc import FSCResult, soft_sphere_mask
-from cryolatent.reconstruct.homogeneous import consensus_map
 
-# the functions backproject() and fsc() stay in their modules (cl.fsc is the latter)
-__all__ = ["Reconstruction", "FSCResult", "soft_sphere_mask", "consensus_map"]
+# backproject() and fsc() stay in their modules (cl.fsc is the latter); homogeneous.consensus_map
+# (cl.consensus_map) writes figures through cl.pl, so it is not imported here: pl draws FSC curves
+__all__ = ["Reconstruction", "FSCResult", "soft_sphere_mask"]
