@@ -6,7 +6,6 @@ import torch
 
 from cryolatent.forward.ctf import ctf_from_params
 from cryolatent.nn.vae import build_model
-from cryolatent.training.config import ModelConfig
 
 
 def test_encoder_input_is_multiplied_by_the_ctf_sign():
@@ -25,5 +24,16 @@ def test_encoder_input_is_multiplied_by_the_ctf_sign():
     assert torch.allclose(seen[1], x)
 
 
-def test_default_positional_encoding_is_cryodrgns():
-    assert ModelConfig().pe_type == "gaussian"
+def test_default_model_uses_cryodrgns_random_fourier_features():
+    """cryoDRGN's default encoding: sin/cos of 3 * pe_dim random directions B ~ N(0, (0.5 * D / 2)^2 I)."""
+    from cryolatent.nn.encodings import GaussianEncoding
+    from cryolatent.training.config import TrainConfig
+    from cryolatent.training.model import build_from_config
+
+    D = 32
+    model = build_from_config(TrainConfig.from_preset("tiny", particles="p.mrcs"), D)
+    enc = model.decoder.encoding
+    assert isinstance(enc, GaussianEncoding)
+    assert enc.B.shape == (3 * (D // 2), 3) and enc.out_dim == 6 * (D // 2)
+    off_axis = (enc.B != 0).sum(1) == 3  # random directions, not the axes of a geometric encoding
+    assert off_axis.all() and abs(float(enc.B.std() / (D / 2)) - 0.5) < 0.1
