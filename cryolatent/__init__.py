@@ -4,6 +4,7 @@ The front door, in the manner of scanpy::
 
     import cryolatent as cl
 
+    project = cl.Project.create("myproj", particles="Refine3D/job012/run_data.star", box=128)
     stack = cl.io.load_dataset("particles.star")          # read what RELION/cryoSPARC/cryoDRGN wrote
     cl.pl.particle_gallery(stack)                         # every figure lives in cl.pl
     run = cl.train(cl.TrainConfig.for_dataset("data/"), "runs/001")    # the VAE
@@ -26,6 +27,7 @@ import importlib
 from cryolatent import datasets, forward, io, nn, notebook, pl, reconstruct, tl, training, volumes
 from cryolatent.errors import CryolatentError, InputError
 from cryolatent.latent import LatentSet
+from cryolatent.project import Project
 from cryolatent.reconstruct import FSCResult
 from cryolatent.reconstruct.homogeneous import consensus_map
 from cryolatent.reconstruct.fsc import fsc
@@ -33,7 +35,7 @@ from cryolatent.selection import Selection
 from cryolatent.training import Run, TrainConfig, embed, eval_volumes, train
 
 __all__ = [
-    "CryolatentError", "FSCResult", "InputError", "LatentSet", "Run", "Selection", "TrainConfig",
+    "CryolatentError", "FSCResult", "InputError", "LatentSet", "Project", "Run", "Selection", "TrainConfig",
     "consensus_map", "datasets", "embed", "eval_volumes", "forward", "fsc", "io", "nn", "notebook", "pl",
     "reconstruct", "tl", "train", "training", "volumes", "widgets",
 ]

@@ -1,0 +1,84 @@
+"""A project: one folder from particles to retraining, indices always into the original list."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import starfile
+
+import cryolatent as cl
+from cryolatent import cli
+from cryolatent.project import Project
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("proj") / "p"
+    return Project.demo(root, "tiny", box=24, progress=False)
+
+
+def test_create_reads_the_source_and_records_it(project):
+    again = Project.open(project.root)
+    assert again.record == project.record
+    assert (again.n_particles, again.record["box"], again.train_box, again.apix) == (200, 32, 24, pytest.approx(6.0))
+    assert "200 particles, box 32, 6 A/px" in again.tree()
+
+
+def test_preprocess_crops_once_and_keeps_every_particle_in_source_order(project):
+    paths = project.preprocess(progress=False)
+    stack = cl.io.load_dataset(paths["particles"], poses=paths["poses"], ctf=paths["ctf"])
+    source = project.source_stack()
+    assert (len(stack), stack.D) == (project.n_particles, 24)
+    assert stack.apix == pytest.approx(6.0 * 32 / 24) and np.allclose(stack.ctf[:, :2], [24, 8.0])
+    assert np.allclose(stack.poses[0], source.poses[0]) and np.allclose(stack.poses[1], source.poses[1])
+    assert np.allclose(stack.images([7])[0], cl.io.downsample.fourier_crop(source.images([7]), 24)[0], atol=1e-5)
+    mtime = paths["particles"].stat().st_mtime_ns
+    assert project.preprocess(progress=False)["particles"].stat().st_mtime_ns == mtime  # reused
+
+
+def test_retrained_run_exports_the_original_indices(project, tmp_path):
+    project.train("first", preset="tiny", zdim=2, epochs=1, progress=False)
+    ls = project.latent("first")
+    cl.tl.kmeans(ls, k=3)
+    keep = ~cl.Selection.from_clusters(ls, [0], key="kmeans")
+    project.save_selection(keep, ls, "keep")
+    expected = np.sort(keep.orig_index(ls))
+    assert np.array_equal(np.sort(cl.io.load_index(project.path("selections/keep.pkl"))), expected)
+
+    project.train("kept", preset="tiny", zdim=2, epochs=1, selection="keep", progress=False)
+    ls2 = project.latent("kept")
+    assert len(ls2) == len(keep)
+    everything = cl.Selection.all(ls2)
+    # the index file, the RELION star and the cryoSPARC cs all name the same original particles
+    pkl = project.export(everything, ls2, tmp_path / "kept.pkl")
+    assert np.array_equal(np.sort(cl.io.load_index(pkl)), expected)
+    star = starfile.read(project.export(everything, ls2, tmp_path / "kept.star"))
+    names = star["particles"]["rlnImageName"].str.split("@").str[0].astype(int) - 1
+    assert np.array_equal(np.sort(names.to_numpy()), expected) and len(star["optics"]) == 1
+    assert {"rlnAngleRot", "rlnDefocusU"} <= set(star["particles"].columns)
+    back = cl.io.load_dataset(tmp_path / "kept.star")
+    assert len(back) == len(expected) and back.D == 32  # the source particles, not the cropped ones
+    tree = project.tree()
+    assert "run first" in tree and "selection keep" in tree and "run kept on selection keep" in tree
+
+
+def test_cli_init_and_project(tmp_path, capsys):
+    data = cl.datasets.make_simulated("tiny", tmp_path / "data", progress=False)
+    assert cli.main(["init", str(tmp_path / "p"), "--particles", str(data / "particles.mrcs"),
+                     "--poses", str(data / "poses.pkl"), "--ctf", str(data / "ctf.pkl"), "--box", "16"]) == 0
+    assert "training box: 16 px" in capsys.readouterr().out
+    assert cli.main(["project", str(tmp_path / "p")]) == 0
+    assert "200 particles" in capsys.readouterr().out
+    assert cli.main(["init", str(tmp_path / "q"), "--particles", str(data / "particles.mrcs")]) == 1
+    assert "--poses" in capsys.readouterr().err and not (tmp_path / "q").exists()
+
+
+def test_pixel_size_is_never_invented(tmp_path):
+    data = cl.datasets.make_simulated("tiny", tmp_path / "data", progress=False)
+    stack = cl.io.load_dataset(data / "particles.mrcs", poses=data / "poses.pkl", ctf=data / "ctf.pkl")
+    stack.apix = None
+    assert cl.project.pixel_size_of(stack) == pytest.approx(6.0)  # the CTF's apix column
+    stack.ctf = None
+    with pytest.raises(cl.InputError, match="--apix"):
+        cl.project.pixel_size_of(stack)
+    assert cl.project.pixel_size_of(stack, 1.3) == pytest.approx(1.3)
