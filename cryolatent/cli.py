@@ -5,25 +5,30 @@ Each command module defines ``NAME`` (the subcommand), ``HELP`` (one line),
 to the library functions that the notebooks use too.
 
 Every failure prints one line, ``cryolatent CMD: error: <file or argument>: <problem>``,
-and exits non-zero. A failure that is not one of cryolatent's own errors (a
-library's ``ValueError``, a torch error) also writes its traceback to a log file
-named in that line; ``cryolatent --debug CMD ...`` raises it instead.
+and exits non-zero (2 for a malformed command line, 1 otherwise). A failure that
+is not one of cryolatent's own errors (a library's ``ValueError``, a torch error)
+also writes its traceback to a log file named in that line; ``cryolatent --debug
+CMD ...`` raises it instead. Warnings (Python's and logged ones) are one line
+each too: ``cryolatent CMD: warning: <message>``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import logging
 import os
 import pkgutil
 import sys
 import tempfile
 import traceback
-from typing import Sequence
+import warnings
+from typing import Iterator, Sequence
 
 from cryolatent import commands
 from cryolatent._version import __version__
-from cryolatent.errors import CryolatentError
+from cryolatent.errors import CryolatentError, describe_error
 
 
 def _command_modules() -> list:
@@ -35,9 +40,20 @@ def _command_modules() -> list:
     return modules
 
 
+class UsageError(Exception):
+    """A malformed command line (argparse's error), printed as one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse without the usage block on an error: one line, ``PROG: error: MESSAGE (see PROG --help)``."""
+
+    def error(self, message: str):  # noqa: D102 - argparse's hook
+        raise UsageError(f"{self.prog}: error: {_one_line(message)} (see {self.prog} --help)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with every subcommand registered."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="cryolatent",
         description="Heterogeneous cryo-EM reconstruction (cryoDRGN-compatible files).",
     )
@@ -62,16 +78,7 @@ def _one_line(text: str) -> str:
 
 def describe(exc: BaseException) -> str:
     """The one-line message of a failure: its file or argument first, where it names one."""
-    if isinstance(exc, CryolatentError):
-        return _one_line(exc)
-    if isinstance(exc, OSError):
-        what = exc.strerror or exc.__class__.__name__
-        where = exc.filename if exc.filename is not None else ""
-        return _one_line(f"{where}: {what}" if where else f"{what} ({exc})")
-    if isinstance(exc, MemoryError):
-        return "out of memory (try a smaller --batch-size, box or subset)"
-    message = _one_line(exc) or exc.__class__.__name__
-    return f"{message} ({exc.__class__.__name__})"
+    return describe_error(exc)
 
 
 def _log_traceback(command: str, exc: BaseException) -> str | None:
@@ -85,15 +92,49 @@ def _log_traceback(command: str, exc: BaseException) -> str | None:
         return None
 
 
+class _OneLine(logging.Formatter):
+    def __init__(self, command: str):
+        super().__init__()
+        self.command = command
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"cryolatent {self.command}: {record.levelname.lower()}: {_one_line(record.getMessage())}"
+
+
+@contextlib.contextmanager
+def one_line_warnings(command: str) -> Iterator[None]:
+    """Print Python warnings and cryolatent's logged warnings as ``cryolatent CMD: warning: ...`` lines."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"cryolatent {command}: warning: {_one_line(message)}", file=sys.stderr)
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLine(command))
+    handler.setLevel(logging.WARNING)
+    logger = logging.getLogger("cryolatent")
+    logger.addHandler(handler)
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        try:
+            yield
+        finally:
+            logger.removeHandler(handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cryolatent`` script; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
     try:
-        result = args._run(args)
+        with one_line_warnings(args.command):
+            result = args._run(args)
     except KeyboardInterrupt:
         print(f"cryolatent {args.command}: interrupted", file=sys.stderr)
         return 130

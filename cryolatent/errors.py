@@ -26,3 +26,17 @@ class InputError(CryolatentError, ValueError):
         self.problem = problem
         message = problem if path is None else f"{self.path}: {problem}"
         super().__init__(" ".join(message.split()))
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line saying what went wrong: the message of a cryolatent error, ``FILE: problem`` for an
+    operating-system error, ``message (ExceptionType)`` for anything else."""
+    if isinstance(exc, CryolatentError):
+        return " ".join(str(exc).split())
+    if isinstance(exc, OSError):
+        what = exc.strerror or exc.__class__.__name__
+        return f"{exc.filename}: {what}" if exc.filename is not None else " ".join(f"{what} ({exc})".split())
+    if isinstance(exc, MemoryError):
+        return "out of memory (try a smaller --batch-size, box or subset)"
+    message = " ".join(str(exc).split()) or exc.__class__.__name__
+    return f"{message} ({exc.__class__.__name__})"

@@ -1,14 +1,40 @@
-"""Writing outputs safely: never half-written, never overwritten without ``force``."""
+"""Writing outputs safely: checked before anything is made, never half-written, never
+overwritten without ``force``, and nothing left behind by a failure.
+
+- :func:`check_writable` / :func:`check_folder` check an output file / folder and create nothing;
+- :func:`atomic_path` writes one file through a temporary beside it;
+- :func:`atomic_paths` writes several files that appear together or not at all;
+- :func:`atomic_folder` builds a whole folder beside its place and moves it there at the end;
+- :func:`new_folders` makes missing parent folders and removes them again on failure.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from cryolatent.errors import InputError
+
+
+def _existing_ancestor(path: Path) -> Path:
+    parent = path
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    return parent
+
+
+def _check_place(path: Path) -> None:
+    """Refuse ``path`` when its nearest existing ancestor is a file or not writable."""
+    parent = _existing_ancestor(path.parent)
+    if not parent.is_dir():
+        raise InputError(f"{parent} is a file, not a folder", path)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write in folder {parent} (permission denied)", path)
 
 
 def check_writable(path: str | os.PathLike, force: bool = False) -> Path:
@@ -34,13 +60,26 @@ def check_writable(path: str | os.PathLike, force: bool = False) -> Path:
         raise InputError("is a folder; give a file name", path)
     if path.exists() and not force:
         raise InputError("output exists; pass --force (force=True) to overwrite", path)
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise InputError(f"{parent} is a file, not a folder", path)
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"cannot write in folder {parent} (permission denied)", path)
+    _check_place(path)
+    return path
+
+
+def check_folder(path: str | os.PathLike, *, empty: bool = False, force: bool = False) -> Path:
+    """Check that the output folder ``path`` can be made or written in, creating nothing.
+
+    Refuses an existing file, a path under a file and a place this process may
+    not write in; with ``empty``, also a folder that has files unless ``force``.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError("exists and is not a folder", path)
+    if path.is_dir():
+        if empty and not force and any(path.iterdir()):
+            raise InputError("output folder exists and is not empty; pass --force to replace it", path)
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise InputError("cannot write in this folder (permission denied)", path)
+        return path
+    _check_place(path)
     return path
 
 
@@ -53,8 +92,8 @@ def new_folders(path: str | os.PathLike) -> Iterator[Path]:
     while not parent.exists():
         missing.append(parent)
         parent = parent.parent
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         yield path
     except BaseException:
         for folder in missing:  # innermost first
@@ -63,13 +102,22 @@ def new_folders(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+_WRITE_ERRORS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS}
+"""Errors of a write that carry no file name: they are the output's."""
+
+
+def _as_target(exc: OSError, path: Path) -> OSError:
+    """``exc`` naming the output ``path`` instead of a temporary file beside it."""
+    return type(exc)(exc.errno, exc.strerror or str(exc), os.fspath(path))
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
 
     Missing parent folders are made; if the body raises, the temporary file and
     the folders made for it are removed and ``path`` is untouched, so no partial
-    output is ever left behind.
+    output is ever left behind. An operating-system error names ``path``.
 
     Examples
     --------
@@ -78,12 +126,64 @@ def atomic_path(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     """
     path = check_writable(path, force)
     with new_folders(path):
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        except OSError as exc:
+            raise _as_target(exc, path) from None
         os.close(fd)
         tmp_path = Path(tmp)
         try:
-            yield tmp_path
+            try:
+                yield tmp_path
+            except OSError as exc:
+                temporary = exc.filename is not None and Path(exc.filename).name.startswith(f".{path.name}.")
+                if temporary or (exc.filename is None and exc.errno in _WRITE_ERRORS):
+                    raise _as_target(exc, path) from None
+                raise
             os.replace(tmp_path, path)
         finally:
             if tmp_path.exists():
                 tmp_path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_paths(paths: Iterable[str | os.PathLike], force: bool = False) -> Iterator[list[Path]]:
+    """:func:`atomic_path` for several files: all are checked first, and they appear
+    together when the body succeeds or not at all (nor the folders made for them).
+
+    Examples
+    --------
+    >>> with atomic_paths(["a.mrc", "b.mrc"]) as (tmp_a, tmp_b):  # doctest: +SKIP
+    ...     write_volume(tmp_a, a, force=True); write_volume(tmp_b, b, force=True)
+    """
+    paths = [check_writable(p, force) for p in paths]
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(atomic_path(p, force)) for p in paths]
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``path``; move it onto ``path`` on success.
+
+    ``path`` must not exist, or be an empty folder, or (with ``force``) a folder
+    that is then replaced; on failure the temporary folder and the parent
+    folders made for it are removed and ``path`` is untouched.
+    """
+    path = check_folder(path, empty=True, force=force)
+    with new_folders(path):
+        try:
+            tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+        except OSError as exc:
+            raise _as_target(exc, path) from None
+        try:
+            yield tmp
+            old = None
+            if path.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+                os.replace(path, old / path.name)
+            os.replace(tmp, path)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
