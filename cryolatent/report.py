@@ -17,6 +17,7 @@ import numpy as np
 from cryolatent import pl, tl
 from cryolatent.errors import InputError
 from cryolatent.latent import LatentSet
+from cryolatent.outputs import atomic_folder, check_folder
 from cryolatent.pl._mpl import savefig
 from cryolatent.volumes import Decoder, at_centers, run_decoder
 
@@ -61,6 +62,7 @@ def analyze(
     seed: int = 0,
     downsample: int | None = None,
     device=None,
+    apix: float | None = None,
 ) -> Path:
     """Write the analysis report of a training run.
 
@@ -82,6 +84,9 @@ def analyze(
         Random state of UMAP and k-means.
     downsample, device
         Passed to the run's decoder.
+    apix
+        Pixel size of the training particles (default: the run's files'); unknown:
+        the volumes' headers have voxel size 0 and the README says so.
 
     Returns
     -------
@@ -90,13 +95,25 @@ def analyze(
     """
     run_dir = Path(run_dir)
     report = Path(report_dir) if report_dir is not None else run_dir / "analyze"
-    if report.exists() and any(report.iterdir()) and not force:
-        raise InputError("report folder exists and is not empty; pass --force to overwrite", report)
+    if k < 1:
+        raise InputError(f"--k must be at least 1, got {k}")
+    if n_fit < 1:
+        raise InputError(f"--n-fit must be at least 1, got {n_fit}")
+    check_folder(report, empty=True, force=force)  # before reading anything; nothing is made yet
     ls = LatentSet.from_run(run_dir)
-    report.mkdir(parents=True, exist_ok=True)
-    desc: dict[str, str] = {}
-    k = min(k, ls.n_obs)
+    if decode is None:
+        decode = run_decoder(run_dir, downsample=downsample, device=device, particle_apix=apix)
+    elif not isinstance(decode, Decoder):
+        decode = Decoder(decode, cache_size=0)
+    with atomic_folder(report, force) as out:  # the report appears whole, or not at all
+        _write_report(out, run_dir, ls, decode, k=min(k, ls.n_obs), umap=umap, n_fit=n_fit, seed=seed)
+    return report
 
+
+def _write_report(report: Path, run_dir: Path, ls: LatentSet, decode: Decoder, *, k: int, umap: bool,
+                  n_fit: int, seed: int) -> None:
+    """Write the report's files into the (new, empty) folder ``report``."""
+    desc: dict[str, str] = {}
     tl.pca(ls)
     tl.kmeans(ls, k=k, seed=seed)
     labels = ls.obs["kmeans"].to_numpy(dtype=np.int64)
@@ -116,25 +133,23 @@ def analyze(
         savefig(pl.loss(run_dir / "train_log.csv"), report / "loss.png", force=True)
         desc["loss.png"] = "training loss, reconstruction error and KL per epoch"
 
-    if decode is None:
-        decode = run_decoder(run_dir, downsample=downsample, device=device)
-    elif not isinstance(decode, Decoder):
-        decode = Decoder(decode, cache_size=0)
     series = at_centers(ls, decode)
     folder = report / f"kmeans{k}"
     series.to_mrc(folder, force=True)
     np.savetxt(folder / "centers_ind.txt", cidx, fmt="%d")
     np.savetxt(folder / "labels.txt", labels, fmt="%d")
     for i in range(len(series)):
-        fig = pl.volume(series[i], series.apix, title=f"k-means centre {i} (particle {cidx[i]})")
+        # the snapshot has no axes: in voxels when the pixel size is unknown
+        fig = pl.volume(series[i], series.apix or 1.0, title=f"k-means centre {i} (particle {cidx[i]})")
         savefig(fig, folder / f"vol_{i:03d}.png", force=True)
         desc[f"{folder.name}/vol_{i:03d}.mrc"] = f"volume of k-means centre {i} (particle {cidx[i]})"
         desc[f"{folder.name}/vol_{i:03d}.png"] = f"centre {i}: isosurface and max-projections along z, y, x"
-    desc[folder.name] = f"the volumes of the {k} k-means centre particles"
+    voxel = (f"{series.apix:.3f} A voxels" if series.apix
+             else "voxel size unknown (0 in the headers): no pixel size in the run's files")
+    desc[folder.name] = f"the volumes of the {k} k-means centre particles ({voxel})"
     desc[f"{folder.name}/z_values.txt"] = "latent point of each volume, one row each"
     desc[f"{folder.name}/centers_ind.txt"] = "particle (row of z.npy) of each centre"
     desc[f"{folder.name}/labels.txt"] = "k-means cluster of every particle"
     ls.save(report / "latent", force=True)
     desc["latent"] = "the LatentSet: LatentSet.load(path) in Python (obs.csv is a plain table)"
     _listing(report, desc)
-    return report

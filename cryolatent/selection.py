@@ -309,12 +309,13 @@ class Selection:
 
     def write_mrcs(self, ls: "LatentSet", path: str | os.PathLike, *, particles=None, force: bool = False,
                    chunk_size: int = 1000) -> Path:
-        """Write the selected particles' images to a new ``.mrcs`` stack (streamed)."""
-        from cryolatent.io import write_mrcs
+        """Write the selected particles' images to a new ``.mrcs`` stack (streamed); its header has
+        the particles' pixel size (:func:`cryolatent.io.pixel_size`), or voxel size 0 when unknown."""
+        from cryolatent.io import pixel_size, write_mrcs
 
         self._nonempty(path)
         stack = self.subset_stack(ls, particles)
-        write_mrcs(path, stack.iter_chunks(chunk_size), apix=stack.apix or 1.0, force=force, n_images=len(stack))
+        write_mrcs(path, stack.iter_chunks(chunk_size), apix=pixel_size(stack), force=force, n_images=len(stack))
         return Path(path)
 
 

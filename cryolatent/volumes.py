@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import numpy as np
 
 from cryolatent.io import write_volume
-from cryolatent.outputs import atomic_path, check_writable
+from cryolatent.outputs import atomic_paths
 from cryolatent.tl import centers, graph_path, pc_traversal
-from cryolatent.training.evaluate import eval_volumes
+from cryolatent.training.evaluate import check_box, eval_volumes
 from cryolatent.training.run import Run
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,17 +37,17 @@ class Decoder:
     fn
         ``(M, zdim) -> (M, D, D, D)``.
     apix
-        Voxel size of the volumes (Angstrom).
+        Voxel size of the volumes (Angstrom), or None when unknown.
     cache_size
         Volumes kept (least recently used dropped first; 0 disables).
     decimals
         Latent coordinates are rounded to this many decimals for the cache key.
     """
 
-    def __init__(self, fn: Callable[[np.ndarray], np.ndarray], apix: float = 1.0,
+    def __init__(self, fn: Callable[[np.ndarray], np.ndarray], apix: float | None = None,
                  cache_size: int = 32, decimals: int = 4):
         self.fn = fn
-        self.apix = float(apix)
+        self.apix = None if apix is None else float(apix)
         self.cache_size = int(cache_size)
         self.decimals = int(decimals)
         self._cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
@@ -85,20 +85,23 @@ class Decoder:
 
 def run_decoder(outdir: str | os.PathLike, *, downsample: int | None = None, flip: bool = False,
                 epoch: int | None = None, device=None, apix: float | None = None,
-                cache_size: int = 32, amp: bool = False) -> Decoder:
+                particle_apix: float | None = None, cache_size: int = 32, amp: bool = False) -> Decoder:
     """A :class:`Decoder` for a training run (model loaded once).
 
-    ``apix`` defaults to the particles' pixel size (:meth:`Run.pixel_size
-    <cryolatent.training.run.Run.pixel_size>`; 1 when unknown), scaled for
-    ``downsample``. ``amp`` decodes in bf16 autocast (for interactive views:
-    several times faster on a CPU with bf16 support).
+    ``apix`` (the volumes' voxel size) defaults to the particles' pixel size
+    (``particle_apix``, else :meth:`Run.pixel_size <cryolatent.training.run.Run.pixel_size>`)
+    scaled for ``downsample``, and stays None when that is unknown (volumes in voxels).
+    ``amp`` decodes in bf16 autocast (for interactive views: several times
+    faster on a CPU with bf16 support).
     """
     run = Run.open(outdir)
     model, ckpt = run.load_model(epoch, device)
     norm = float(ckpt["norm"])
     D = int(ckpt["D"])
+    n = check_box(downsample, D)
     if apix is None:
-        apix = (run.pixel_size() or 1.0) * D / (downsample or D)  # TODO(#9): report in pixels when unknown
+        particle_apix = particle_apix or run.pixel_size()
+        apix = None if particle_apix is None else particle_apix * D / n
 
     def fn(z: np.ndarray) -> np.ndarray:
         return eval_volumes(outdir, z, downsample=downsample, flip=flip, model=model, norm=norm, amp=amp)
@@ -121,7 +124,7 @@ class VolumeSeries:
     z
         ``(M, zdim)`` latent points.
     apix
-        Voxel size (Angstrom).
+        Voxel size (Angstrom), or None when unknown (the files then say so: voxel size 0).
     name
         Label (folder names, plot titles).
     particles
@@ -130,7 +133,7 @@ class VolumeSeries:
 
     vols: np.ndarray
     z: np.ndarray
-    apix: float = 1.0
+    apix: float | None = None
     name: str = "volumes"
     particles: np.ndarray | None = field(default=None)
 
@@ -143,17 +146,16 @@ class VolumeSeries:
     def to_mrc(self, folder: str | os.PathLike, *, prefix: str = "vol", force: bool = False) -> list[Path]:
         """Write ``folder/vol_000.mrc ...`` and ``folder/z_values.txt`` (one row per volume).
 
-        Nothing is written if any file exists and not ``force``.
+        Nothing is written if any file exists and not ``force``; the files appear
+        all together or (on a failure) not at all.
         """
         folder = Path(folder)
         names = [folder / f"{prefix}_{i:03d}.mrc" for i in range(len(self))]
         ztxt = folder / "z_values.txt"
-        for p in names + [ztxt]:
-            check_writable(p, force)
-        for p, vol in zip(names, self.vols):
-            write_volume(p, vol, apix=self.apix, force=force)
-        with atomic_path(ztxt, force) as tmp:
-            np.savetxt(tmp, np.atleast_2d(self.z), fmt="%.6g")
+        with atomic_paths(names + [ztxt], force) as tmps:
+            for tmp, vol in zip(tmps, self.vols):
+                write_volume(tmp, vol, apix=self.apix, force=True)
+            np.savetxt(tmps[-1], np.atleast_2d(self.z), fmt="%.6g")
         return names + [ztxt]
 
     def isosurface(self, i: int = 0, threshold: float | None = None, *, step: int = 1):
@@ -173,7 +175,7 @@ class VolumeSeries:
         -------
         verts, faces
             ``(V, 3)`` vertex ``(x, y, z)`` in Angstrom (voxel * apix, origin at
-            voxel 0) and ``(F, 3)`` triangles.
+            voxel 0; in voxels when ``apix`` is unknown) and ``(F, 3)`` triangles.
         """
         return isosurface(self.vols[i], threshold, apix=self.apix, step=step)
 
@@ -202,7 +204,7 @@ def isosurface(
     vol: np.ndarray,
     threshold: float | None = None,
     *,
-    apix: float = 1.0,
+    apix: float | None = None,
     step: int = 1,
     max_faces: int | None = None,
     centred: bool = False,
@@ -211,6 +213,8 @@ def isosurface(
 
     Parameters
     ----------
+    apix
+        Voxel size in Angstrom; None (unknown) gives vertices in voxels.
     threshold
         Contour level (default: :func:`default_threshold`). A level outside the open range
         ``(vol.min(), vol.max())`` (or a flat volume) gives an empty mesh, not an error, so a
@@ -224,7 +228,7 @@ def isosurface(
     Returns
     -------
     verts, faces
-        ``(V, 3)`` float32 vertices ordered ``(x, y, z)`` in Angstrom — the volume's own
+        ``(V, 3)`` float32 vertices ordered ``(x, y, z)`` in Angstrom (voxels without ``apix``) — the volume's own
         right-handed frame, so a plot of them has the map's hand — and ``(F, 3)`` int32 triangles;
         both ``(0, 3)`` when there is no surface at ``threshold``.
     """
@@ -247,7 +251,7 @@ def isosurface(
         step += 1
     if centred:
         verts = verts - np.array([n // 2 for n in vol.shape], dtype=verts.dtype)
-    verts = (verts[:, ::-1] * apix).astype(np.float32)
+    verts = (verts[:, ::-1] * (apix or 1.0)).astype(np.float32)  # voxels when the pixel size is unknown
     return verts, faces.astype(np.int32)
 
 

@@ -40,14 +40,16 @@ def test_eval_volumes_shapes_flip_downsample(run_dir):
         eval_volumes(out, z, downsample=7)
 
 
+@pytest.mark.filterwarnings("ignore:the pixel size of run")
 def test_run_decoder_is_eval_volumes_with_the_run_pixel_size(run_dir):
     out, _ = run_dir
     z = np.array([[0.5, -0.5]], np.float32)
     dec = run_decoder(out, device="cpu")
     assert np.array_equal(dec(z), eval_volumes(out, z))
-    # in-memory particles have no pixel size: 1 A, scaled for the box (TODO(#9): report in pixels)
-    assert dec.apix == 1.0 and run_decoder(out, downsample=8).apix == 2.0
+    # in-memory particles have no pixel size: unknown, not made up
+    assert dec.apix is None and run_decoder(out, downsample=8).apix is None
     assert run_decoder(out, apix=3.0).apix == 3.0
+    assert run_decoder(out, particle_apix=1.5, downsample=8).apix == 3.0  # scaled for the box
 
 
 def test_embed_in_memory_stack_matches_z(run_dir):

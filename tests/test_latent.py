@@ -70,7 +70,8 @@ def test_run_resolves_paths_against_its_folder_and_reads_the_pixel_size(tmp_path
     assert run.pixel_size() == 2.0 and len(run.open_particles()) == 40
     assert "defocus_A" in LatentSet.from_run(out).obs
     (tmp_path / "data" / "particles.mrcs").unlink()
-    assert run.pixel_size() is None  # unknown, not 1 A
+    with pytest.warns(UserWarning, match="pixel size of run .* is unknown: .*particles.mrcs: no such file"):
+        assert run.pixel_size() is None  # unknown, not 1 A, and said so
     with pytest.raises(InputError, match="particles.mrcs"):
         run.open_particles()
 

@@ -269,7 +269,7 @@ def test_bad_preset_and_settings_file_are_one_line(dataset, tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
-def test_eval_vol_pixel_size_when_the_particles_moved(trained, tmp_path):
+def test_eval_vol_pixel_size_when_the_particles_moved(trained, tmp_path, capsys):
     import shutil
 
     copy = tmp_path / "copy"
@@ -279,4 +279,7 @@ def test_eval_vol_pixel_size_when_the_particles_moved(trained, tmp_path):
     cfg.to_yaml(copy / "config.yaml")
     assert main(["eval-vol", str(copy), "--z", "0 0", "-o", str(tmp_path / "v"), "--device", "cpu"]) == 0
     with mrcfile.open(tmp_path / "v" / "vol_000.mrc") as mrc:
-        assert float(mrc.voxel_size.x) == pytest.approx(1.0)  # TODO(#9): the unknown pixel size reads as 1 A
+        assert float(mrc.voxel_size.x) == 0.0  # unknown, not made up
+    captured = capsys.readouterr()
+    assert "gone.mrcs: no such file" in captured.err and "pixel size" in captured.err
+    assert "voxel size unknown" in captured.out

@@ -1,15 +1,19 @@
 """CTF-weighted (Wiener) back-projection of particles with known poses.
 
 Writes the map (-o X.mrc), two half-maps (X_half_a.mrc, X_half_b.mrc) from a
-random split of the particles, and their FSC (X_fsc.txt, X_fsc.png). Poses and
-CTF are read from --poses/--ctf (cryoDRGN .pkl, .star or .cs), or else from the
-particle .star/.cs. The data sign is inverted by default, as cryoDRGN does.
+random split of the particles, and their FSC (X_fsc.txt, X_fsc.png): all of
+them or, on a failure, none. Poses and CTF are read from --poses/--ctf (cryoDRGN
+.pkl, .star or .cs), or else from the particle .star/.cs. The data sign is
+inverted by default, as cryoDRGN does. The pixel size comes from the particle
+files (or the CTF's apix column, or --apix); without one the maps' headers have
+no voxel size and resolutions are in pixels.
 """
 
 from __future__ import annotations
 
 import argparse
 
+from cryolatent.commands._args import add_apix, pixels_note
 from cryolatent.reconstruct.homogeneous import consensus_map
 
 NAME = "backproject"
@@ -23,6 +27,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ctf", help="CTF parameters (.pkl, .star or .cs); default: from PARTICLES")
     parser.add_argument("--ind", help="index file (.pkl) selecting particles")
     parser.add_argument("--datadir", help="folder of the stacks a .star/.cs refers to")
+    add_apix(parser, "from PARTICLES' headers or metadata, else the CTF")
     parser.add_argument("--uninvert-data", dest="invert_data", action="store_false", help="do not invert the data sign")
     parser.add_argument("--no-ctf", dest="use_ctf", action="store_false", help="ignore the CTF")
     parser.add_argument("--pad", type=int, default=2, choices=(1, 2), help="Fourier oversampling (1 saves memory)")
@@ -43,10 +48,13 @@ def run(args: argparse.Namespace) -> int:
         pad=args.pad,
         force=args.force,
         progress=not args.no_progress,
+        apix=args.apix,
     )
     res = rec.fsc
     print(
-        f"{args.out}: {rec.n_particles} particles; half-map FSC 0.5: {res.resolution_05:.2f} A, "
-        f"0.143: {res.resolution_0143:.2f} A, AUC {res.auc:.3f}"
+        f"{args.out}: {rec.n_particles} particles; half-map FSC 0.5: {res.format(res.resolution_05)}, "
+        f"0.143: {res.format(res.resolution_0143)}, AUC {res.auc:.3f}"
     )
+    if rec.apix is None:
+        print(pixels_note(f"{args.particles} gives none; the maps' headers have voxel size 0"))
     return 0

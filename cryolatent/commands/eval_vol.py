@@ -1,6 +1,10 @@
 """Generate volumes of latent points from a trained run.
 
-Writes DIR/vol_000.mrc, DIR/vol_001.mrc, ... one per latent point, in order.
+Writes DIR/vol_000.mrc, DIR/vol_001.mrc, ... one per latent point, in order:
+all of them or, on a failure, none. The voxel size is the pixel size of the
+training particles (--apix, else the run's files: particle headers, .star/.cs,
+the CTF), scaled for --downsample; without one the headers have voxel size 0
+(unknown).
 """
 
 from __future__ import annotations
@@ -10,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from cryolatent.commands._args import add_apix
 from cryolatent.errors import InputError
 from cryolatent.io import write_volume
-from cryolatent.outputs import check_writable
-from cryolatent.training.evaluate import eval_volumes, read_z
+from cryolatent.outputs import atomic_paths, check_folder, check_writable
+from cryolatent.training.evaluate import check_box, check_z, eval_volumes, read_z
 from cryolatent.training.run import Run
 
 NAME = "eval-vol"
@@ -29,45 +34,45 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, help="output folder")
     parser.add_argument("--epoch", type=int, default=None, help="checkpoint epoch (default: latest)")
     parser.add_argument("--downsample", type=int, default=None, help="output box size (even, <= training box)")
-    parser.add_argument("--apix", type=float, default=None, help="voxel size (default: the particles')")
+    add_apix(parser, "the run's particles'; the volumes' voxels are this, scaled for --downsample")
     parser.add_argument("--flip", action="store_true", help="flip handedness (mirror along z)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda")
     parser.add_argument("--force", action="store_true", help="overwrite existing volumes")
 
 
-def _z_points(args, zdim: int) -> np.ndarray:
+def _z_points(args: argparse.Namespace, zdim: int) -> np.ndarray:
+    """The latent points of ``--z`` or ``--zfile``, checked against ``zdim``."""
     if args.zfile:
-        return read_z(args.zfile)
+        return check_z(read_z(args.zfile), zdim, args.zfile)
     if args.z is not None:
         try:
             z = np.array([float(v) for v in args.z.replace(",", " ").split()], dtype=np.float32)
         except ValueError:
             raise InputError(f"--z must be numbers, got {args.z!r}") from None
-        return z[None]
+        return check_z(z[None], zdim, "--z")
     if zdim:
-        raise InputError("pass --z or --zfile")
+        raise InputError(f"pass --z or --zfile (the model has zdim = {zdim})")
     return np.zeros((1, 0), np.float32)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Evaluate and write the volumes."""
+    """Check every input and output, evaluate, then write the volumes."""
+    out = check_folder(args.output)
     trained = Run.open(args.outdir)
     model, ckpt = trained.load_model(args.epoch, args.device)
     z = _z_points(args, model.zdim)
     D = int(ckpt["D"])
-    out = Path(args.output)
+    n = check_box(args.downsample, D)
     names = [out / f"vol_{i:03d}.mrc" for i in range(len(z))]
     for name in names:  # refuse before computing anything
         check_writable(name, args.force)
-    apix = args.apix or trained.pixel_size() or 1.0  # TODO(#9): report in pixels when unknown
-    n = args.downsample or D
-    if args.downsample:
-        apix = apix * D / n
+    particle_apix = args.apix or trained.pixel_size()
+    apix = None if particle_apix is None else particle_apix * D / n
     vols = eval_volumes(args.outdir, z, downsample=args.downsample, flip=args.flip,
                         model=model, norm=float(ckpt["norm"]))
-    if len(vols) != len(names):
-        raise InputError("internal error: volume count mismatch")
-    for name, vol in zip(names, vols):
-        write_volume(name, vol, apix=apix, force=args.force)
-    print(f"wrote {len(names)} volume(s) of {n}^3 voxels ({apix:.3f} A) to {out}")
+    with atomic_paths(names, args.force) as tmps:
+        for tmp, vol in zip(tmps, vols):
+            write_volume(tmp, vol, apix=apix, force=True)
+    size = f"{apix:.3f} A voxels" if apix else "voxel size unknown: no pixel size in the run's files; give --apix"
+    print(f"wrote {len(names)} volume(s) of {n}^3 voxels ({size}) to {Path(out)}")
     return 0

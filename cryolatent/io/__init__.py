@@ -3,7 +3,7 @@ cryoDRGN ``.pkl`` files. See docs/conventions.md for the conventions."""
 
 from __future__ import annotations
 
-from cryolatent.io.dataset import load_dataset, read_ctf, read_poses
+from cryolatent.io.dataset import load_dataset, pixel_size, read_ctf, read_poses
 from cryolatent.io.export import write_cs, write_star
 from cryolatent.io.mrc import MrcHeader, read_mrc_header, read_volume, write_mrcs, write_volume
 from cryolatent.io.particles import ParticleStack
@@ -22,6 +22,7 @@ __all__ = [
     "load_dataset",
     "load_index",
     "load_pkl",
+    "pixel_size",
     "read_ctf",
     "read_mrc_header",
     "read_particles",

@@ -133,12 +133,13 @@ def build_records(
     file_ids: np.ndarray,
     file_index: np.ndarray,
     D: int,
-    apix: float,
+    apix: float | None,
     uid: np.ndarray,
     poses: tuple[np.ndarray, np.ndarray] | None = None,
     ctf: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Minimal cryoSPARC particle records for a stack that did not come from a ``.cs``."""
+    """Minimal cryoSPARC particle records for a stack that did not come from a ``.cs``
+    (without ``blob/psize_A`` when the pixel size ``apix`` is unknown)."""
     n = len(file_ids)
     width = max([len(p.encode()) for p in paths] + [1])
     fields = [
@@ -146,7 +147,7 @@ def build_records(
         ("blob/path", f"S{width}"),
         ("blob/idx", "<u4"),
         ("blob/shape", "<u4", (2,)),
-        ("blob/psize_A", "<f4"),
+        *([("blob/psize_A", "<f4")] if apix else []),
         ("blob/sign", "<f4"),
     ]
     if ctf is not None:
@@ -158,7 +159,8 @@ def build_records(
     rec["blob/path"] = np.array([p.encode() for p in paths], dtype=f"S{width}")[file_ids]
     rec["blob/idx"] = file_index
     rec["blob/shape"] = D
-    rec["blob/psize_A"] = apix
+    if apix:
+        rec["blob/psize_A"] = apix
     rec["blob/sign"] = 1.0
     if ctf is not None:
         set_ctf(rec, ctf)

@@ -100,6 +100,24 @@ def read_ctf(path: str | os.PathLike, D: int | None = None, apix: float | None =
     return ctf
 
 
+def pixel_size(stack) -> float | None:
+    """The pixel size (Angstrom) of a stack's images, or None when no file gives it.
+
+    From the particle files (MRC header, ``.star`` optics, ``.cs`` records: ``stack.apix``),
+    else from the CTF's apix column (a cryoDRGN ``ctf.pkl``), scaled from the CTF's
+    box (column 0) to the stack's. Never a default: None means unknown.
+    """
+    apix = getattr(stack, "apix", None)
+    if apix:
+        return float(apix)
+    ctf = getattr(stack, "ctf", None)
+    if ctf is not None and len(ctf):
+        box, px = float(ctf[0, 0]), float(ctf[0, 1])
+        if np.isfinite(px) and px > 0:
+            return px * (box if box > 0 else stack.D) / stack.D
+    return None
+
+
 def _match_count(n_rows: int, what: str, source, n: int, ind: np.ndarray | None) -> bool:
     """True when rows are for the full stack, False when already filtered by ``ind``."""
     if n_rows == n:

@@ -18,6 +18,7 @@ from cryolatent.errors import InputError
 from cryolatent.forward.fourier import fft_center, ifft_center
 from cryolatent.io.mrc import write_mrcs
 from cryolatent.io.sources import read_particles
+from cryolatent.io.validate import validate_apix
 from cryolatent.outputs import check_writable
 
 
@@ -79,12 +80,15 @@ def downsample_stack(
     force: bool = False,
     progress: bool = True,
     datadir: str | os.PathLike | None = None,
+    apix: float | None = None,
 ) -> Path:
     """Fourier-crop every image of a particle stack and write an ``.mrcs``.
 
     Images are read, cropped and written ``chunk_size`` at a time, so memory
     stays bounded whatever the stack's size; the output appears only when
-    complete. The header's pixel size is ``apix * D / D_new``.
+    complete. The header's pixel size is ``apix * D / D_new``, where ``apix`` is the
+    input's (given, else its files': MRC header, ``.star`` optics, ``.cs`` records);
+    when no pixel size is known the header has voxel size 0 (unknown).
 
     Parameters
     ----------
@@ -103,6 +107,8 @@ def downsample_stack(
         Show a tqdm progress bar.
     datadir
         Folder for relative image paths in a ``.star``/``.cs`` (when ``stack`` is a path).
+    apix
+        Pixel size of the input images in Angstrom (default: the stack's; None when unknown).
 
     Returns
     -------
@@ -111,13 +117,14 @@ def downsample_stack(
     """
     if chunk_size < 1:
         raise InputError(f"--chunk-size must be at least 1, not {chunk_size}")
+    validate_apix(apix, "--apix")
     check_writable(out_path, force)
     if not isinstance(stack, (str, os.PathLike)):
-        _write(stack, D_new, out_path, chunk_size, force, progress, None)
+        _write(stack, D_new, out_path, chunk_size, force, progress, None, apix)
     else:
         opened = read_particles(stack, datadir=datadir)
         try:
-            _write(opened, D_new, out_path, chunk_size, force, progress, stack)
+            _write(opened, D_new, out_path, chunk_size, force, progress, stack, apix)
         finally:
             opened.close()
     return Path(out_path)
@@ -131,19 +138,20 @@ def _write(
     force: bool,
     progress: bool,
     source: str | os.PathLike | None,
+    apix: float | None,
 ) -> None:
     """Crop ``stack`` chunk by chunk into ``out_path`` (atomic, via :func:`~cryolatent.io.mrc.write_mrcs`)."""
     from tqdm.auto import tqdm
 
     D = int(stack.D)
     check_size(D, D_new, source)
-    apix = float(getattr(stack, "apix", None) or 1.0)
+    apix = apix or getattr(stack, "apix", None)  # None: unknown, written as voxel size 0
     n = len(stack)
     with tqdm(total=n, unit="img", desc="downsample", disable=not progress) as bar:
         write_mrcs(
             out_path,
             _crop_chunks(stack, D_new, chunk_size, bar),
-            apix=apix * D / D_new,
+            apix=None if apix is None else float(apix) * D / D_new,
             force=force,
             n_images=n,
         )

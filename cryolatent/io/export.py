@@ -1,4 +1,10 @@
-"""Writing particle metadata of a :class:`ParticleStack` as ``.star`` or ``.cs``."""
+"""Writing particle metadata of a :class:`ParticleStack` as ``.star`` or ``.cs``.
+
+The pixel size written is the particles' own (CTF rows, ``.star`` optics, MRC
+header); when none is known none is written: a ``.star`` then has no
+``rlnImagePixelSize`` and its shifts are ``rlnOriginX/Y`` in pixels, a ``.cs``
+has no ``blob/psize_A``.
+"""
 
 from __future__ import annotations
 
@@ -11,19 +17,23 @@ import pandas as pd
 from cryolatent.forward import geometry
 from cryolatent.io import cs as cs_io
 from cryolatent.io import star as star_io
+from cryolatent.io.dataset import pixel_size
 from cryolatent.io.particles import ParticleStack
 from cryolatent.io.paths import relative_to
 from cryolatent.outputs import atomic_path
 
 
-def _particle_apix(stack: ParticleStack, particles: pd.DataFrame) -> np.ndarray:
-    n = len(stack)
+def _particle_apix(stack: ParticleStack, particles: pd.DataFrame) -> np.ndarray | None:
+    """Per-particle pixel size of the images (the CTF's, scaled to the stack's box; the
+    ``.star``'s; the header's), or None when unknown."""
     if stack.ctf is not None:
-        return stack.ctf[:, 1].astype(np.float64)
+        ctf = np.asarray(stack.ctf, np.float64)
+        box = np.where(ctf[:, 0] > 0, ctf[:, 0], stack.D)
+        return ctf[:, 1] * box / stack.D
     px = star_io.star_apix(particles, stack.optics) if len(particles.columns) else None
     if px is not None:
         return px
-    return np.full(n, stack.apix if stack.apix is not None else 1.0)
+    return None if not stack.apix else np.full(len(stack), float(stack.apix))
 
 
 def write_star(
@@ -71,10 +81,14 @@ def write_star(
         euler = geometry.matrix_to_euler_relion(np.asarray(rots, np.float64)).reshape(-1, 3)
         for j, name in enumerate(star_io.POSE_COLUMNS):
             particles[name] = euler[:, j]
-        shift_A = np.asarray(trans, np.float64) * stack.D * apix[:, None]
-        particles = particles.drop(columns=[c for c in ("rlnOriginX", "rlnOriginY") if c in particles])
-        particles["rlnOriginXAngst"] = shift_A[:, 0]
-        particles["rlnOriginYAngst"] = shift_A[:, 1]
+        shift_px = np.asarray(trans, np.float64) * stack.D
+        origin = ("rlnOriginX", "rlnOriginY", "rlnOriginXAngst", "rlnOriginYAngst")
+        particles = particles.drop(columns=[c for c in origin if c in particles])
+        if apix is None:  # no pixel size to convert with: RELION 3.0's pixel shifts
+            particles["rlnOriginX"], particles["rlnOriginY"] = shift_px[:, 0], shift_px[:, 1]
+        else:
+            particles["rlnOriginXAngst"] = shift_px[:, 0] * apix
+            particles["rlnOriginYAngst"] = shift_px[:, 1] * apix
 
     if stack.ctf is not None:
         ctf = np.asarray(stack.ctf, np.float64)
@@ -109,7 +123,7 @@ def write_cs(path: str | os.PathLike, stack: ParticleStack, force: bool = False)
             stack.file_ids,
             stack.file_index,
             stack.D,
-            stack.apix if stack.apix is not None else 1.0,
+            pixel_size(stack),
             stack.orig_index.astype(np.uint64),
             stack.poses,
             None if stack.ctf is None else np.asarray(stack.ctf),

@@ -3,6 +3,10 @@
 Particle images are read by :mod:`cryolatent.io.particles` with positional reads
 at the offsets computed here; this module only parses and checks headers and
 writes files.
+
+A pixel size is never made up: a header without a voxel size reads as
+``apix = None``, and ``apix=None`` writes a header with voxel size 0 (the MRC
+way of saying "unknown").
 """
 
 from __future__ import annotations
@@ -139,13 +143,22 @@ def read_mrc_header(path: str | os.PathLike) -> MrcHeader:
     return MrcHeader(path, nx, ny, nz, np.dtype(dtype), offset, apix)
 
 
-def _stack_header(n: int, D: int, apix: float, stats: tuple[float, float, float, float]) -> bytes:
-    """1024 header bytes of a float32 image stack of ``n`` images of ``D x D``."""
+def _voxel_size(apix: float | None, path) -> float:
+    """The header voxel size of ``apix``: 0 (unknown) for None; refuses a non-positive or non-finite value."""
+    if apix is None:
+        return 0.0
+    if not (np.isfinite(apix) and apix > 0):
+        raise InputError(f"pixel size {apix} A is not a positive number", path)
+    return float(apix)
+
+
+def _stack_header(n: int, D: int, apix: float | None, stats: tuple[float, float, float, float]) -> bytes:
+    """1024 header bytes of a float32 image stack of ``n`` images of ``D x D`` (voxel size 0 when ``apix`` is None)."""
     obj = MrcObject()
     obj._create_default_attributes()
     obj.set_data(np.zeros((1, D, D), dtype=np.float32))
     obj.set_image_stack()
-    obj.voxel_size = float(apix)
+    obj.voxel_size = 0.0 if apix is None else float(apix)
     header = obj.header
     header.nz = n
     header.dmin, header.dmax, header.dmean, header.rms = stats
@@ -168,7 +181,7 @@ def _as_chunks(images_or_chunks, chunk: int = 1000) -> Iterable[np.ndarray]:
 def write_mrcs(
     path: str | os.PathLike,
     images_or_chunks,
-    apix: float = 1.0,
+    apix: float | None = None,
     force: bool = False,
     n_images: int | None = None,
 ) -> int:
@@ -183,7 +196,7 @@ def write_mrcs(
         ``(indices, images)`` pairs as yielded by ``ParticleStack.iter_chunks``).
         Memory use is bounded by one chunk.
     apix
-        Pixel size written as the header voxel size.
+        Pixel size written as the header voxel size; None (unknown) writes 0.
     force
         Overwrite an existing file.
     n_images
@@ -196,6 +209,7 @@ def write_mrcs(
     """
     n, D = 0, None
     lo, hi, total, total_sq = np.inf, -np.inf, 0.0, 0.0
+    _voxel_size(apix, path)
     with atomic_path(path, force) as tmp:
         with open(tmp, "wb") as f:
             f.write(b"\0" * MRC_HEADER_BYTES)
@@ -233,7 +247,7 @@ def write_mrcs(
     return n
 
 
-def read_volume(path: str | os.PathLike) -> tuple[np.ndarray, float]:
+def read_volume(path: str | os.PathLike) -> tuple[np.ndarray, float | None]:
     """Read a cubic volume.
 
     Returns
@@ -241,7 +255,7 @@ def read_volume(path: str | os.PathLike) -> tuple[np.ndarray, float]:
     vol
         float32 ``(D, D, D)`` array, ``vol[z, y, x]``.
     apix
-        Voxel size from the header (1.0 when the header has none).
+        Voxel size from the header, or None when the header has none (voxel size 0).
     """
     header = read_mrc_header(path)
     if not (header.nx == header.ny == header.nz):
@@ -256,21 +270,25 @@ def read_volume(path: str | os.PathLike) -> tuple[np.ndarray, float]:
         except (ValueError, OSError) as exc:
             raise InputError(f"cannot read MRC volume ({exc})", header.path) from None
     vol = vol.reshape(header.nz, header.ny, header.nx)
-    return vol, (header.apix if header.apix is not None else 1.0)
+    return vol, header.apix
 
 
 def write_volume(
-    path: str | os.PathLike, vol: np.ndarray, apix: float = 1.0, force: bool = False
+    path: str | os.PathLike, vol: np.ndarray, apix: float | None = None, force: bool = False
 ) -> None:
-    """Write a float32 volume (``vol[z, y, x]``) with voxel size ``apix`` and origin 0."""
+    """Write a float32 volume (``vol[z, y, x]``) with voxel size ``apix`` and origin 0.
+
+    ``apix=None`` (an unknown pixel size) writes voxel size 0, which readers take as unknown.
+    """
     if hasattr(vol, "detach"):
         vol = vol.detach().cpu().numpy()
     vol = np.asarray(vol, dtype=np.float32)
     if vol.ndim != 3:
         raise ValueError(f"a volume must be 3-D, got shape {vol.shape}")
+    voxel = _voxel_size(apix, path)
     with atomic_path(path, force) as tmp:
         with mrcfile.new(tmp, overwrite=True) as mrc:
             mrc.set_data(vol)
-            mrc.voxel_size = float(apix)
+            mrc.voxel_size = voxel
             mrc.header.origin = (0.0, 0.0, 0.0)
             mrc.update_header_stats()

@@ -198,17 +198,19 @@ def write_star_tables(
 
 def build_optics(
     particles: pd.DataFrame,
-    apix: np.ndarray,
+    apix: np.ndarray | None,
     D: int,
     ctf: np.ndarray | None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Group particles into optics groups for a RELION 3.0 table or bare stack.
 
     Returns the particle table (with ``rlnOpticsGroup``, per-group columns
-    removed) and the optics table.
+    removed) and the optics table (without ``rlnImagePixelSize`` when ``apix``
+    is None: an unknown pixel size is not written).
     """
     n = len(particles)
-    values = {"rlnImagePixelSize": np.asarray(apix, np.float64), "rlnImageSize": np.full(n, int(D))}
+    values = {} if apix is None else {"rlnImagePixelSize": np.asarray(apix, np.float64)}
+    values["rlnImageSize"] = np.full(n, int(D))
     for name, col in (("rlnVoltage", 5), ("rlnSphericalAberration", 6), ("rlnAmplitudeContrast", 7)):
         if ctf is not None:
             values[name] = ctf[:, col].astype(np.float64)

@@ -17,23 +17,25 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from cryolatent.errors import InputError
 from cryolatent.forward import fourier
 from cryolatent.forward.ctf import ctf_from_params
 from cryolatent.reconstruct.fsc import FSCResult, fsc
 from cryolatent.forward.lattice import frequency_grid
 from cryolatent.forward.lattice import image_lattice
 from cryolatent.forward.projection import insert_slices, phase_shift
+from cryolatent.io.dataset import pixel_size
 
 
 @dataclass
 class Reconstruction:
-    """A back-projected map, its two half-maps and their FSC."""
+    """A back-projected map, its two half-maps and their FSC (``apix`` None: the pixel size is unknown)."""
 
     volume: np.ndarray
     half_a: np.ndarray
     half_b: np.ndarray
     fsc: FSCResult
-    apix: float
+    apix: float | None
     n_particles: int
 
 
@@ -85,7 +87,7 @@ def backproject_chunks(
     trans: np.ndarray | None,
     ctf: np.ndarray | None,
     D: int,
-    apix: float = 1.0,
+    apix: float | None = None,
     invert_data: bool = True,
     pad: int = 2,
     seed: int = 0,
@@ -100,6 +102,8 @@ def backproject_chunks(
     rots, trans, ctf
         ``(N, 3, 3)`` poses, ``(N, 2)`` translations (fraction of box), ``(N, 9)`` CTF rows
         (``None``: no CTF correction).
+    apix
+        Pixel size of the images (Angstrom), or None when unknown (the FSC is then in pixels).
     pad
         Oversampling of the Fourier grid (2 reduces interpolation error; 1 saves memory).
     seed
@@ -180,6 +184,7 @@ def backproject(
     seed: int = 0,
     use_ctf: bool = True,
     progress: bool = True,
+    apix: float | None = None,
 ) -> Reconstruction:
     """Back-project a particle stack that carries its poses (and CTF).
 
@@ -190,12 +195,15 @@ def backproject(
         CTF correction), e.g. from :func:`cryolatent.io.load_dataset`.
     invert_data
         Invert the data sign first (cryoDRGN's default; particles are white).
+    apix
+        Pixel size (Angstrom); default: the stack's (:func:`cryolatent.io.pixel_size`),
+        None when no file gives it (the FSC is then in pixels).
     """
     if stack.poses is None:
-        raise ValueError("the particle stack carries no poses; give --poses")
+        raise InputError("no poses: give --poses (a .pkl, .star or .cs file)", getattr(stack, "source", None))
     rots, trans = stack.poses
     ctf = stack.ctf if use_ctf else None
-    apix = float(stack.apix or (ctf[0, 1] if ctf is not None else 1.0))
+    apix = apix or pixel_size(stack)
     return backproject_chunks(
         _progress_chunks(stack, chunk_size, progress),
         rots,

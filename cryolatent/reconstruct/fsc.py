@@ -1,4 +1,10 @@
-"""Fourier shell correlation between two maps, its resolution and area under the curve."""
+"""Fourier shell correlation between two maps, its resolution and area under the curve.
+
+With a pixel size (``apix``, Angstrom) resolutions are in Angstrom and frequencies
+in 1/A; without one (``apix=None``: unknown) they are in pixels: a resolution is
+the period of the shell in pixels (2 px is Nyquist) and frequencies are in 1/px.
+No pixel size is ever assumed.
+"""
 
 from __future__ import annotations
 
@@ -11,26 +17,47 @@ from cryolatent.forward import fourier
 from cryolatent.forward.lattice import frequency_grid
 
 
+PIXELS_NOTE = "the pixel size is unknown: resolutions are periods in pixels (px), frequencies in 1/px"
+"""What a report of an FSC without a pixel size says once."""
+
+
 @dataclass
 class FSCResult:
     """An FSC curve and its summary numbers.
 
-    ``freq`` is in cycles per pixel (0 .. 0.5); ``resolution_*`` are in Angstrom
-    when ``apix`` was given (``inf`` when the curve never drops below the threshold
-    would mean "at least Nyquist": reported as ``2 * apix``).
+    ``freq`` is in cycles per pixel (0 .. 0.5). ``apix`` is the pixel size in
+    Angstrom, or None when unknown; ``resolution_*`` are then in pixels instead
+    of Angstrom (see :attr:`unit`). A curve that never drops below a threshold
+    reports Nyquist (``2 * apix``, or 2 px).
     """
 
     freq: np.ndarray
     fsc: np.ndarray
-    apix: float
+    apix: float | None
     resolution_05: float
     resolution_0143: float
     auc: float
 
+    @property
+    def unit(self) -> str:
+        """``"A"`` with a pixel size, ``"px"`` without."""
+        return "A" if self.apix else "px"
+
+    @property
+    def frequency(self) -> np.ndarray:
+        """Spatial frequency of each shell in 1/:attr:`unit` (1/A, or 1/px when the pixel size is unknown)."""
+        return self.freq / self.apix if self.apix else self.freq
+
+    def format(self, value: float, digits: int = 2) -> str:
+        """A resolution with its unit, e.g. ``"6.40 A"`` or ``"4.20 px"``."""
+        return f"{value:.{digits}f} {self.unit}"
+
     def to_text(self) -> str:
-        """Two-column text table (frequency 1/A, FSC)."""
-        lines = ["# freq_1/A  fsc"]
-        lines += [f"{f / self.apix:.6f}  {c:.6f}" for f, c in zip(self.freq, self.fsc)]
+        """Two-column text table (frequency in 1/A, or 1/px without a pixel size; FSC)."""
+        lines = [f"# freq_1/{self.unit}  fsc"]
+        if not self.apix:
+            lines.insert(0, f"# {PIXELS_NOTE}")
+        lines += [f"{f:.6f}  {c:.6f}" for f, c in zip(self.frequency, self.fsc)]
         return "\n".join(lines) + "\n"
 
 
@@ -93,24 +120,29 @@ def resolution_at(freq: np.ndarray, fsc: np.ndarray, threshold: float) -> float:
     return float(f0 + (c0 - threshold) * (f1 - f0) / (c0 - c1))
 
 
-def fsc(vol1, vol2, mask=None, apix: float = 1.0) -> FSCResult:
-    """FSC curve, resolution at 0.5 and 0.143 (Angstrom) and normalised AUC.
+def fsc(vol1, vol2, mask=None, apix: float | None = None) -> FSCResult:
+    """FSC curve, resolution at 0.5 and 0.143 and normalised AUC.
 
-    The AUC is the mean FSC over shells 1 .. Nyquist (trapezoid over frequency,
-    divided by 0.5), so a perfect match gives 1.
+    Resolutions are in Angstrom when ``apix`` (Angstrom per pixel) is given, else
+    in pixels (``apix=None``: the pixel size is unknown). The AUC is the mean FSC
+    over shells 1 .. Nyquist (trapezoid over frequency, divided by 0.5), so a
+    perfect match gives 1.
     """
+    if apix is not None and not (np.isfinite(apix) and apix > 0):
+        raise ValueError(f"pixel size {apix} A is not a positive number")
     freq, curve = fsc_curve(vol1, vol2, mask)
     auc = float(np.trapezoid(curve[1:], freq[1:]) / (freq[-1] - freq[1])) if len(freq) > 2 else float(curve[-1])
+    size = float(apix) if apix else 1.0  # a period in pixels when the pixel size is unknown
 
-    def to_angstrom(f):
-        return float(apix / f) if f > 0 else float("inf")
+    def period(f):
+        return size / f if f > 0 else float("inf")
 
     return FSCResult(
         freq=freq,
         fsc=curve,
-        apix=apix,
-        resolution_05=to_angstrom(resolution_at(freq, curve, 0.5)),
-        resolution_0143=to_angstrom(resolution_at(freq, curve, 0.143)),
+        apix=float(apix) if apix else None,
+        resolution_05=period(resolution_at(freq, curve, 0.5)),
+        resolution_0143=period(resolution_at(freq, curve, 0.143)),
         auc=auc,
     )
 

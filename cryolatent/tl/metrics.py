@@ -13,12 +13,14 @@ from cryolatent.reconstruct.fsc import fsc
 
 @dataclass
 class ConformationScore:
-    """FSC of the volume decoded for one ground-truth conformation bin."""
+    """FSC of the volume decoded for one ground-truth conformation bin (``resolution_05`` in
+    Angstrom, or in pixels when ``apix`` is None: the pixel size was unknown)."""
 
     label: int
     n_particles: int
     auc: float
     resolution_05: float
+    apix: float | None = None
 
 
 def median_latents(z: np.ndarray, labels: np.ndarray) -> dict[int, np.ndarray]:
@@ -31,7 +33,7 @@ def per_conformation_fsc(
     labels: np.ndarray,
     gt_volumes: np.ndarray,
     decode: Callable[[np.ndarray], np.ndarray],
-    apix: float = 1.0,
+    apix: float | None = None,
     mask: np.ndarray | None = None,
 ) -> list[ConformationScore]:
     """Decode each bin's median latent and score it against that bin's true volume.
@@ -46,6 +48,8 @@ def per_conformation_fsc(
         ``(n_labels, D, D, D)`` true maps.
     decode
         Maps ``(M, zdim)`` latents to ``(M, D, D, D)`` volumes.
+    apix
+        Voxel size in Angstrom; None (unknown) gives resolutions in pixels.
     """
     medians = median_latents(z, labels)
     keys = sorted(medians)
@@ -53,7 +57,7 @@ def per_conformation_fsc(
     scores = []
     for k, vol in zip(keys, vols):
         res = fsc(vol, gt_volumes[k], mask=mask, apix=apix)
-        scores.append(ConformationScore(k, int((labels == k).sum()), res.auc, res.resolution_05))
+        scores.append(ConformationScore(k, int((labels == k).sum()), res.auc, res.resolution_05, res.apix))
     return scores
 
 

@@ -113,10 +113,10 @@ class ArrayStack:
     ctf
         ``(N, 9)`` CTF rows, or None.
     apix
-        Pixel size.
+        Pixel size in Angstrom, or None when unknown.
     """
 
-    def __init__(self, images: np.ndarray, poses=None, ctf=None, apix: float | None = 1.0):
+    def __init__(self, images: np.ndarray, poses=None, ctf=None, apix: float | None = None):
         self._images = np.asarray(images, dtype=np.float32)
         self.D = int(self._images.shape[-1])
         self.poses = None if poses is None else (np.asarray(poses[0], np.float32), np.asarray(poses[1], np.float32))

@@ -6,6 +6,7 @@ Imports, one way: model, run <- evaluate <- loop.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,27 @@ from cryolatent.training.data import EpochBatchSampler, ParticleData, check_stac
 from cryolatent.training.model import autocast_dtype, make_preprocessor
 from cryolatent.training.run import Run, load_model
 
-__all__ = ["embed", "encode_stack", "eval_volumes", "load_model", "read_z"]
+__all__ = ["check_box", "check_z", "embed", "encode_stack", "eval_volumes", "load_model", "read_z"]
+
+
+def check_z(z, zdim: int, source: str | os.PathLike | None = None) -> np.ndarray:
+    """``z`` as ``(M, zdim)`` float32 latent points; an :class:`InputError` naming ``source``
+    (the ``--z`` argument or the ``--zfile`` file) when a point has another length or is not finite."""
+    z = np.atleast_2d(np.asarray(z, dtype=np.float32))
+    if z.ndim != 2 or z.shape[1] != zdim:
+        k = z.shape[-1] if z.ndim else 0
+        raise InputError(f"latent points of {k} dimension(s) but the model has zdim = {zdim}", source)
+    if not np.isfinite(z).all():
+        raise InputError("latent points must be finite (NaN or inf found)", source)
+    return z
+
+
+def check_box(downsample: int | None, D: int) -> int:
+    """The output box: ``downsample`` (even, 2..D) or ``D``; an :class:`InputError` naming ``--downsample``."""
+    n = D if downsample is None else int(downsample)
+    if n % 2 or n > D or n < 2:
+        raise InputError(f"--downsample must be an even box size from 2 to the training box {D}, got {n}")
+    return n
 
 
 @torch.no_grad()
@@ -89,7 +110,8 @@ def embed(
         stack = particles
     check_stack(stack)
     if stack.D != int(ckpt["D"]):
-        raise InputError(f"the particles are {stack.D} pixels but the model was trained on {ckpt['D']}")
+        raise InputError(f"the particles are {stack.D} pixels but the model of run {outdir} was trained on "
+                         f"{ckpt['D']}-pixel particles", getattr(stack, "source", None))
     pre = make_preprocessor(config, stack.D, float(ckpt["norm"]))
     dev = next(model.parameters()).device
     mu, logvar = encode_stack(model, ParticleData(stack, pre), config, dev, batch_size)
@@ -136,14 +158,9 @@ def eval_volumes(
         model, ckpt = load_model(outdir, epoch, device)
         norm = float(ckpt["norm"])
     D = model.lattice.D
-    n = downsample or D
-    if n % 2 or n > D or n < 2:
-        raise InputError(f"--downsample must be an even box size <= {D}, got {n}")
+    n = check_box(downsample, D)
     if model.zdim:
-        z = np.atleast_2d(np.asarray(z, dtype=np.float32))
-        if z.shape[1] != model.zdim:
-            raise InputError(f"z has {z.shape[1]} dimensions but the model has zdim = {model.zdim}")
-        zs = list(z)
+        zs = list(check_z(z, model.zdim))
     else:
         zs = [None] * (1 if z is None else max(1, len(np.atleast_2d(z))))
     out = np.empty((len(zs), n, n, n), dtype=np.float32)
@@ -163,15 +180,17 @@ def read_z(path: str | os.PathLike) -> np.ndarray:
     if not path.is_file():
         raise InputError("no such file", path)
     try:
-        if path.suffix == ".npy":
-            z = np.load(path)
-        elif path.suffix == ".pkl":
-            z = np.asarray(load_pkl(path))
-        else:
-            z = np.loadtxt(path, ndmin=2)
-    except (ValueError, OSError) as exc:
-        raise InputError(f"cannot read latent points ({exc})", path) from None
-    z = np.atleast_2d(np.asarray(z, dtype=np.float32))
-    if z.ndim != 2 or not np.all(np.isfinite(z)):
-        raise InputError(f"expected a finite (M, zdim) array, got shape {z.shape}", path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # numpy's "Empty input file": the check below says it
+            if path.suffix == ".npy":
+                z = np.load(path, allow_pickle=False)
+            elif path.suffix == ".pkl":
+                z = load_pkl(path)
+            else:
+                z = np.loadtxt(path, ndmin=2)
+        z = np.atleast_2d(np.asarray(z, dtype=np.float32))
+    except (ValueError, TypeError, OSError) as exc:
+        raise InputError(f"cannot read latent points ({' '.join(str(exc).split())})", path) from None
+    if z.ndim != 2 or z.size == 0 or not np.all(np.isfinite(z)):
+        raise InputError(f"expected a finite (M, zdim) array of latent points, got shape {z.shape}", path)
     return z

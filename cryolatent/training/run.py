@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from cryolatent.errors import CryolatentError, InputError
-from cryolatent.io import ParticleStack, load_dataset, read_particles
+from cryolatent.errors import CryolatentError, InputError, describe_error
+from cryolatent.io import ParticleStack, load_dataset, pixel_size, read_ctf, read_particles
+from cryolatent.io.validate import validate_apix
 from cryolatent.nn.vae import HetVAE
 from cryolatent.training.checkpoint import find_checkpoint, load_checkpoint
 from cryolatent.training.config import TrainConfig
@@ -151,16 +153,26 @@ class Run:
                             datadir=paths["datadir"])
 
     def pixel_size(self) -> float | None:
-        """Pixel size (Angstrom) of the run's particles, from the particle file (MRC headers,
-        ``.star`` optics, ``.cs`` records); None when unknown or the files are unreadable."""
+        """Pixel size (Angstrom) of the run's particles: from the particle file (MRC headers,
+        ``.star`` optics, ``.cs`` records), else the CTF file's apix column (scaled to the
+        particles' box); see :func:`cryolatent.io.pixel_size`.
+
+        None when no file gives one, or (with a warning naming the file) when the
+        run's particles cannot be read any more: callers then report in pixels.
+        """
         paths = self.data_paths()
         if not paths["particles"]:
             return None
         try:
             stack = read_particles(paths["particles"], datadir=paths["datadir"])
-        except (CryolatentError, OSError, ValueError):  # moved or unreadable particles
+            if not stack.apix and paths["ctf"]:
+                stack.ctf = read_ctf(paths["ctf"], D=stack.D)
+            apix = pixel_size(stack)
+            validate_apix(apix, stack.source)
+        except (CryolatentError, OSError) as exc:  # moved or unreadable files: say so, then unknown
+            warnings.warn(f"the pixel size of run {self.outdir} is unknown: {describe_error(exc)}", stacklevel=2)
             return None
-        return float(stack.apix) if stack.apix else None
+        return apix
 
     def z(self, logvar: bool = False) -> np.ndarray:
         """``z.npy`` (or ``z_logvar.npy``): per-particle latent means, in particle order."""

@@ -92,9 +92,10 @@ class PanelState(HasTraits):
         self.index = ls.obs["orig_index"].to_numpy(np.int64)
         self._fp = fingerprint(self.index)
         if decoder is not None and not isinstance(decoder, Decoder):
-            decoder = Decoder(decoder, apix=apix or 1.0, cache_size=cache_size)
+            decoder = Decoder(decoder, apix=apix, cache_size=cache_size)
         self.decoder = decoder
-        self.apix = float(apix if apix is not None else decoder.apix if decoder is not None else 1.0)
+        known = apix or (decoder.apix if decoder is not None else None)
+        self.apix = float(known or 1.0)  # the views' scale: voxels when the pixel size is unknown
         self.exporter = exporter or self._write
         self._density: dict[str, np.ndarray] = {}
         self._filter_cache: tuple[tuple, np.ndarray] | None = None
