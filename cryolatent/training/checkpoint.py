@@ -11,9 +11,11 @@ with ``torch.load(..., weights_only=True)``:
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import re
 import shutil
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -70,11 +72,17 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(outdir: str | os.PathLike, epoch: int, payload: dict[str, Any]) -> Path:
-    """Write ``weights.<epoch>.pt`` and ``weights.pt`` atomically; return the former."""
+    """Write ``weights.<epoch>.pt`` and ``weights.pt`` atomically; return the former.
+
+    The checkpoint is serialised in memory first, so that a full disk is an
+    ``OSError`` naming the file (torch reports failed writes as a ``RuntimeError``).
+    """
     payload = dict(payload, epoch=int(epoch))
     path = epoch_path(outdir, epoch)
+    buffer = BytesIO()
+    torch.save(payload, buffer)
     with atomic_path(path, force=True) as tmp:
-        torch.save(payload, tmp)
+        tmp.write_bytes(buffer.getbuffer())
     with atomic_path(Path(outdir) / LATEST, force=True) as tmp_latest:
         shutil.copyfile(path, tmp_latest)
     return path
@@ -87,13 +95,29 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise InputError("no such checkpoint", path)
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except OSError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any failure means an unusable file
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"corrupt or unreadable checkpoint ({reason[:200]})", path) from None
+        raise InputError(_refusal(exc), path) from None
     required = ("model", "config", "D", "norm", "epoch")
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in required):
         raise InputError("not a cryolatent checkpoint (missing model/config)", path)
     return ckpt
+
+
+def _refusal(exc: BaseException) -> str:
+    """Our one-line reason for a file ``torch.load(weights_only=True)`` refused (never torch's advice
+    to load it unrestricted, which would run whatever the file names)."""
+    text = str(exc)
+    found = re.search(r"unsupported GLOBAL (\S+)", text)
+    if found:
+        return (f"refusing to load: not a cryolatent checkpoint (it names the Python object {found.group(1)}, "
+                "which a checkpoint never holds; nothing in it was run)")
+    if isinstance(exc, pickle.UnpicklingError) or "Weights only load failed" in text:
+        return "corrupt or unreadable checkpoint (not a torch file of tensors and plain containers; nothing in it was run)"
+    if isinstance(exc, EOFError) or not text.strip():
+        return "empty or truncated checkpoint"
+    return f"corrupt or unreadable checkpoint ({' '.join(text.split())[:200]})"
 
 
 def find_checkpoint(outdir: str | os.PathLike, epoch: int | None = None) -> Path:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from cryolatent.training.model import resolve_device
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -55,9 +57,7 @@ def init(device: torch.device) -> DistInfo:
 
 def local_device(requested: str, info: DistInfo) -> torch.device:
     """The device for this process: ``auto`` -> CUDA (one per local rank) when available, else CPU."""
-    if requested == "auto":
-        requested = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(requested)
+    device = resolve_device(requested)
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", info.local_rank % max(1, torch.cuda.device_count()))
     return device

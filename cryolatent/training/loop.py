@@ -12,12 +12,13 @@ run folder that :class:`~cryolatent.training.run.Run` reads).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import random
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -27,7 +28,7 @@ from tqdm.auto import tqdm
 from cryolatent._version import __version__
 from cryolatent.errors import CryolatentError, InputError
 from cryolatent.nn.losses import vae_loss
-from cryolatent.outputs import atomic_path
+from cryolatent.outputs import atomic_path, check_folder, new_folders
 from cryolatent.training import distributed as dist_utils
 from cryolatent.training.checkpoint import (
     LATEST,
@@ -72,8 +73,9 @@ def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
     return [f"{prefix}{k}: {da[k]!r} != {db[k]!r}" for k in da if da[k] != db.get(k)]
 
 
-def _prepare_outdir(outdir: Path, config: TrainConfig, resume: bool, force: bool) -> dict | None:
-    """Check/clean ``outdir``; return the checkpoint to resume from (or None)."""
+def _check_outdir(outdir: Path, config: TrainConfig, resume: bool, force: bool) -> dict | None:
+    """Check ``outdir`` against ``resume``/``force``, changing nothing; return the checkpoint to resume from (or None)."""
+    check_folder(outdir)
     cfg_path = outdir / CONFIG_NAME
     has_run = cfg_path.exists() or (outdir / LATEST).exists() or bool(list_epochs(outdir))
     if resume:
@@ -90,12 +92,37 @@ def _prepare_outdir(outdir: Path, config: TrainConfig, resume: bool, force: bool
         return load_checkpoint(latest)
     if has_run and not force:
         raise InputError("already holds a training run; pass --resume to continue it or --force to replace it", outdir)
-    if has_run:
-        for name in RUN_FILES:
-            (outdir / name).unlink(missing_ok=True)
-        for e in list_epochs(outdir):
-            (outdir / f"weights.{e}.pt").unlink(missing_ok=True)
     return None
+
+
+def _clear_run(outdir: Path) -> None:
+    """Remove the files of a run in ``outdir`` (``--force``, once every input has been checked)."""
+    for name in RUN_FILES:
+        (outdir / name).unlink(missing_ok=True)
+    for e in list_epochs(outdir):
+        (outdir / f"weights.{e}.pt").unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _undo_unless_saved(outdir: Path, enabled: bool) -> Iterator[None]:
+    """Create ``outdir`` (and missing parents); if the body raises before a checkpoint
+    is saved, remove the configuration and log it wrote and the folders it made."""
+    if not enabled:
+        yield
+        return
+    made = not outdir.exists()
+    with new_folders(outdir / CONFIG_NAME):
+        outdir.mkdir(exist_ok=True)
+        try:
+            yield
+        except BaseException:
+            if not list_epochs(outdir):
+                for name in (CONFIG_NAME, LOG_NAME):
+                    (outdir / name).unlink(missing_ok=True)
+                if made:
+                    with contextlib.suppress(OSError):
+                        outdir.rmdir()  # only if nothing else is in it
+            raise
 
 
 def _write_log(outdir: Path, rows: list[dict]) -> None:
@@ -173,8 +200,15 @@ def train(
     Run
         With ``history`` and the trained ``model``.
 
+    Nothing is written (nor an old run removed with ``force``) until the settings,
+    the output folder and the particles with their poses, CTF and index file have
+    been read and checked; a failure before the first checkpoint removes what this
+    call wrote and the folders it made.
+
     Raises
     ------
+    InputError
+        An unusable setting, output folder or input file (named in the message).
     TrainingDiverged
         The loss became non-finite or exploded (the last checkpoint is kept).
     """
@@ -192,27 +226,35 @@ def train(
 
 
 def _train(config, outdir, callbacks, resume, force, stack, progress, info, device) -> Run:
-    opt_cfg, rt = config.optim, config.runtime
-    ckpt = None
-    if info.is_main:
-        outdir.mkdir(parents=True, exist_ok=True)
-        ckpt = _prepare_outdir(outdir, config, resume, force)
+    """Check the output folder and read the data before anything is written; then train."""
+    ckpt = _check_outdir(outdir, config, resume, force) if info.is_main else None
     dist_utils.barrier()
     if not info.is_main and resume and (outdir / LATEST).exists():
         ckpt = load_checkpoint(outdir / LATEST)
-
     if stack is None:
         stack = open_stack(config)
     check_stack(stack)
-    D, N = stack.D, len(stack)
+    D = stack.D
     pre = make_preprocessor(config, D)
     if ckpt is not None:
         if int(ckpt["D"]) != D:
-            raise InputError(f"the checkpoint is for box {ckpt['D']} but the particles are {D} pixels", outdir)
+            raise InputError(f"the particles are {D} pixels but the run to resume was trained on {ckpt['D']}-pixel "
+                             "particles", getattr(stack, "source", None) or outdir)
         pre.std = float(ckpt["norm"])
     else:
-        pre.fit_std(stack.images(sample_indices(N, config.data.norm_samples, opt_cfg.seed)))
+        try:
+            pre.fit_std(stack.images(sample_indices(len(stack), config.data.norm_samples, config.optim.seed)))
+        except ValueError as exc:
+            raise InputError(str(exc), getattr(stack, "source", None)) from None
+    with _undo_unless_saved(outdir, info.is_main and not resume):
+        if info.is_main and force and not resume:
+            _clear_run(outdir)
+        return _fit(config, outdir, callbacks, ckpt, stack, pre, progress, info, device)
 
+
+def _fit(config, outdir, callbacks, ckpt, stack, pre, progress, info, device) -> Run:
+    opt_cfg, rt = config.optim, config.runtime
+    D, N = stack.D, len(stack)
     torch.manual_seed(opt_cfg.seed)
     np.random.seed(opt_cfg.seed)
     random.seed(opt_cfg.seed)

@@ -10,6 +10,7 @@ import warnings
 
 import torch
 
+from cryolatent.errors import InputError
 from cryolatent.io import ParticleStack, load_dataset
 from cryolatent.nn.vae import HetVAE, build_model
 from cryolatent.training.config import TrainConfig
@@ -63,7 +64,32 @@ def autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None``/``"auto"``: CUDA when available, else the CPU; anything else as given."""
+    """``None``/``"auto"``: CUDA when available, else the CPU; anything else as given, checked.
+
+    Raises
+    ------
+    InputError
+        Naming ``--device``: not a device name, CUDA asked for on a machine without
+        it, or a GPU number this machine does not have.
+    """
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise InputError(f"--device {device!r} is not a device; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"--device {device}: CUDA is not available on this machine "
+                             f"(torch {torch.__version__}); use --device cpu or auto")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise InputError(f"--device {device}: this machine has {torch.cuda.device_count()} GPU(s)")
+    elif dev.type != "cpu" and not _backend_available(dev):
+        raise InputError(f"--device {device}: {dev.type} is not available on this machine; use --device cpu or auto")
+    return dev
+
+
+def _backend_available(dev: torch.device) -> bool:
+    """Whether torch can use a non-CUDA accelerator (``mps``, ``xpu``...) here."""
+    backend = getattr(torch.backends, dev.type, None) or getattr(torch, dev.type, None)
+    return bool(backend is not None and getattr(backend, "is_available", lambda: False)())
