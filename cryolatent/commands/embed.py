@@ -6,6 +6,7 @@ import argparse
 
 import numpy as np
 
+from cryolatent.commands._args import positive_int
 from cryolatent.outputs import atomic_path, check_writable
 from cryolatent.training.evaluate import embed
 
@@ -24,7 +25,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ind", default=None, help="index file of the particles to embed")
     parser.add_argument("--datadir", default=None, help="folder of the stacks named in a .star/.cs")
     parser.add_argument("--epoch", type=int, default=None, help="checkpoint epoch (default: latest)")
-    parser.add_argument("--batch-size", type=int, default=256, help="particles per batch")
+    parser.add_argument("--batch-size", type=positive_int, default=256, help="particles per batch")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda")
     parser.add_argument("--force", action="store_true", help="overwrite the output")
 

@@ -4,7 +4,8 @@ Without --volumes: the built-in flexible molecule (Gaussian-blob domains, a
 continuous hinge motion and a discrete extra domain). With --volumes: each
 particle projects one of the given maps, picked at random. Writes
 particles.mrcs, poses.pkl, ctf.pkl, particles.star, labels.npy,
-ground_truth.npz, gt_volumes/ and simulation.yaml into OUTDIR.
+ground_truth.npz, gt_volumes/ and simulation.yaml into OUTDIR: all of them, or on a
+failure nothing (nor the parent folders made for OUTDIR).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 
 from cryolatent.datasets.simulate import simulate_dataset
+from cryolatent.outputs import check_folder, new_folders
 
 NAME = "simulate"
 HELP = "simulate particles (built-in flexible molecule or your maps) with ground truth"
@@ -31,7 +33,15 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    outdir = simulate_dataset(
+    out = check_folder(args.outdir, empty=True, force=args.force)  # creates nothing
+    with new_folders(out):  # parent folders made for OUTDIR go again if the simulation fails
+        outdir = _simulate(args)
+    print(f"wrote {args.n_particles} particles to {outdir}/ (particles.mrcs, poses.pkl, ctf.pkl, particles.star)")
+    return 0
+
+
+def _simulate(args: argparse.Namespace):
+    return simulate_dataset(
         args.outdir,
         n_particles=args.n_particles,
         box=args.box,
@@ -43,5 +53,3 @@ def run(args: argparse.Namespace) -> int:
         force=args.force,
         progress=not args.no_progress,
     )
-    print(f"wrote {args.n_particles} particles to {outdir}/ (particles.mrcs, poses.pkl, ctf.pkl, particles.star)")
-    return 0

@@ -8,6 +8,7 @@ destination.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import logging
@@ -17,13 +18,13 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 from urllib.parse import urlparse
 
 import yaml
 
 from cryolatent.errors import InputError
-from cryolatent.outputs import check_writable, new_folders
+from cryolatent.outputs import check_folder, check_writable, new_folders
 
 log = logging.getLogger(__name__)
 
@@ -193,19 +194,18 @@ def download(
         dest = dest / name
     expected = _normalise_sha256(sha256, str(dest))
     dest = check_writable(dest, force)
-    if expected is None:
-        log.warning("no sha256 known for %s: the download is NOT verified", dest)
     with new_folders(dest):
         tmpdir = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent))
         try:
             try:
-                got = pooch.retrieve(
-                    url,
-                    known_hash=None if expected is None else f"sha256:{expected}",
-                    fname=dest.name,
-                    path=tmpdir,
-                    progressbar=progress and _have_tqdm(),
-                )
+                with _quiet_pooch():
+                    got = pooch.retrieve(
+                        url,
+                        known_hash=None if expected is None else f"sha256:{expected}",
+                        fname=dest.name,
+                        path=tmpdir,
+                        progressbar=progress and _have_tqdm(),
+                    )
             except ValueError as exc:
                 if "hash" not in str(exc):
                     raise
@@ -217,11 +217,36 @@ def download(
                     dest,
                 ) from None
             except (requests.RequestException, OSError) as exc:
-                raise InputError(f"download from {url} failed: {exc}", dest) from None
+                raise InputError(f"download from {url} failed: {_reason(exc)}", dest) from None
             os.replace(got, dest)
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)
+    if expected is None:
+        log.warning("%s: no sha256 known, so the download is NOT verified", dest)
     return dest
+
+
+@contextlib.contextmanager
+def _quiet_pooch() -> Iterator[None]:
+    """Silence pooch's own "Downloading data from ..." lines (its logger is not in logging's tree)."""
+    import pooch
+
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _reason(exc: BaseException) -> str:
+    """The short cause of a failed download (``Connection refused``, ``404 Client Error: Not Found ...``)."""
+    text = " ".join(str(exc).split())
+    found = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+    if found:
+        return found.group(1).strip()
+    return text[:200] or type(exc).__name__
 
 
 def _have_tqdm() -> bool:
@@ -289,14 +314,14 @@ def fetch_empiar(
         raise InputError(
             f"{name}: the manifest lists no direct download; see {entry['url']}"
         )
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    for f in files:
-        target = dest / f.get("name", Path(urlparse(f["url"]).path).name)
-        if target.exists() and not force:
-            log.warning("%s exists; kept (pass --force to download it again)", target)
-            continue
-        download(f["url"], target, sha256=f.get("sha256"), force=force, progress=progress)
+    dest = check_folder(dest)
+    with new_folders(dest / ".download"):  # dest and its parents, removed on failure if still empty
+        for f in files:
+            target = dest / f.get("name", Path(urlparse(f["url"]).path).name)
+            if target.exists() and not force:
+                log.warning("%s exists; kept (pass --force to download it again)", target)
+                continue
+            download(f["url"], target, sha256=f.get("sha256"), force=force, progress=progress)
     return dest
 
 
@@ -337,7 +362,7 @@ def fetch(
     if sha256 is not None:
         raise InputError("--sha256 applies to a URL; manifest entries carry their own")
     if entry["kind"] == "simulated":
-        return make_simulated(
-            name_or_url, dest, force=force, manifest=manifest, progress=progress
-        )
+        dest = check_folder(dest, empty=True, force=force)
+        with new_folders(dest):  # the parents a simulation makes, removed if it fails
+            return make_simulated(name_or_url, dest, force=force, manifest=manifest, progress=progress)
     return fetch_empiar(name_or_url, dest, force=force, manifest=manifest, progress=progress)
