@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 
@@ -11,7 +12,7 @@ from cryolatent.io import cs as cs_io
 from cryolatent.io import star as star_io
 from cryolatent.io.particles import ParticleStack
 from cryolatent.io.sources import read_particles
-from cryolatent.io.pkl import load_index, load_pkl, validate_index
+from cryolatent.io.pkl import duplicates, load_index, load_pkl, validate_index
 from cryolatent.io.validate import validate_apix, validate_ctf, validate_poses
 
 
@@ -146,7 +147,9 @@ def load_dataset(
         ``(N, 9)``); default: whatever the particle ``.star``/``.cs`` holds.
         Rows may be for the full dataset or already filtered by ``ind``.
     ind
-        0-based particle indices (array or ``.pkl``/``.npy``/``.txt`` file).
+        0-based particle indices (array or ``.pkl``/``.npy``/``.txt`` file). An index
+        listed twice is accepted (as cryoDRGN does: that particle is used twice),
+        with a warning naming the file and the count.
     datadir
         Folder for relative stack paths.
 
@@ -168,6 +171,10 @@ def load_dataset(
         if len(ind) and int(ind.max()) >= n:
             bad = int(ind[np.argmax(ind >= n)])
             raise InputError(f"index {bad} is out of range for a stack of {n} particles", ind_source)
+        repeats, first = duplicates(ind)
+        if repeats:  # as cryoDRGN: accepted, each listed particle used as often as it is listed
+            warnings.warn(f"{ind_source or 'the index'}: {repeats} duplicate index(es) (first: {first}); "
+                          "those particles are used more than once", stacklevel=2)
 
     pose_data, pose_src = stack.poses, stack.source
     if poses is not None:

@@ -115,6 +115,19 @@ def validate_index(ind, path=None) -> np.ndarray:
     return arr
 
 
+def duplicates(ind: np.ndarray) -> tuple[int, int | None]:
+    """``(count, first)``: how many entries of ``ind`` repeat an earlier one, and the first such value."""
+    ind = np.asarray(ind)
+    if ind.size < 2:
+        return 0, None
+    uniq, first_pos, counts = np.unique(ind, return_index=True, return_counts=True)
+    count = int(len(ind) - len(uniq))
+    if not count:
+        return 0, None
+    repeated = first_pos[counts > 1]
+    return count, int(ind[repeated.min()])
+
+
 def load_index(path: str | os.PathLike) -> np.ndarray:
     """Load an ``--ind`` file (``.pkl``, ``.npy`` or ``.txt``) as int64 0-based indices."""
     path = os.fspath(path)
