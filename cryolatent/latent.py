@@ -269,8 +269,9 @@ class LatentSet:
             if col in obs:
                 try:
                     obs[col] = obs[col].astype(dtype)
-                except (TypeError, ValueError):
-                    pass
+                except (TypeError, ValueError) as exc:  # kept as read, and said so
+                    warnings.warn(f"{path / 'obs.csv'}: column {col!r} kept as read, not as {dtype} "
+                                  f"({' '.join(str(exc).split())})", stacklevel=2)
         z = emb.pop("z")
         return cls(z, obs, emb=emb, uns=uns, outdir=meta.get("outdir"))
 

@@ -266,7 +266,7 @@ class Selection:
             The files written.
         """
         from cryolatent.io import write_index_pkl
-        from cryolatent.outputs import check_writable
+        from cryolatent.outputs import atomic_paths
 
         path = Path(path)
         self._nonempty(path)
@@ -277,11 +277,10 @@ class Selection:
         elif inverse:
             inv_path = Path(inverse)
         written_paths = [path] + ([inv_path] if inv_path is not None and len(inv) else [])
-        for p in written_paths:  # refuse before writing anything
-            check_writable(p, force)
-        write_index_pkl(path, self.orig_index(ls), force=force)
-        if len(written_paths) > 1:
-            write_index_pkl(inv_path, inv.orig_index(ls), force=force)
+        contents = [self.orig_index(ls), inv.orig_index(ls)][: len(written_paths)]
+        with atomic_paths(written_paths, force) as tmps:  # both or neither
+            for tmp, indices in zip(tmps, contents):
+                write_index_pkl(tmp, indices, force=True)
         return written_paths
 
     def subset_stack(self, ls: "LatentSet", particles=None):
@@ -324,14 +323,15 @@ def save_selections(selections: Iterable[Selection], folder: str | os.PathLike, 
 
     Names are made file-safe (runs of characters other than letters, digits,
     ``_``, ``.``, ``-`` become ``_``). Nothing is written when two names give
-    one file name, or when a file exists and not ``force``.
+    one file name, or when a file exists and not ``force``; the files appear
+    all together or (on a failure, e.g. a full disk) not at all.
 
     Returns
     -------
     list of Path
         The files written.
     """
-    from cryolatent.outputs import check_writable
+    from cryolatent.outputs import atomic_paths
 
     paths: dict[Path, Selection] = {}
     for sel in selections:
@@ -340,9 +340,10 @@ def save_selections(selections: Iterable[Selection], folder: str | os.PathLike, 
             raise InputError(f"selections {paths[path].name!r} and {sel.name!r} would both be saved as {path.name}",
                              folder)
         paths[path] = sel
-    for path in paths:  # refuse before writing anything
-        check_writable(path, force)
-    return [sel.save(path, force) for path, sel in paths.items()]
+    with atomic_paths(paths, force) as tmps:
+        for tmp, sel in zip(tmps, paths.values()):
+            sel.save(tmp, force=True)
+    return list(paths)
 
 
 def load_selections(folder: str | os.PathLike, ls: "LatentSet") -> list[Selection]:
