@@ -228,15 +228,19 @@ class Project:
         self._save()
         return {k: self.path(p) for k, p in paths.items()}
 
-    def consensus(self, box: int | None = None, *, force: bool = False, progress: bool = True) -> Reconstruction:
-        """The consensus map (back-projection with half-maps and FSC) of the preprocessed particles."""
+    def consensus(self, box: int | None = None, *, selection: str | None = None, force: bool = False,
+                  progress: bool = True) -> Reconstruction:
+        """The consensus map (back-projection with half-maps and FSC) of the preprocessed particles,
+        or of a saved ``selection`` of them."""
         box = self.train_box if box is None else int(box)
         data = self.preprocess(box, progress=progress)
-        out = Path("consensus") / f"box{box}" / "consensus.mrc"
-        rec = consensus_map(data["particles"], self.path(out), poses=data["poses"], ctf=data["ctf"],
+        key = f"box{box}" + (f"_{selection}" if selection else "")
+        ind = None if selection is None else self.path(self._selection_record(selection)["index"])
+        out = Path("consensus") / key / "consensus.mrc"
+        rec = consensus_map(data["particles"], self.path(out), poses=data["poses"], ctf=data["ctf"], ind=ind,
                             force=force, progress=progress)
-        self.record["consensus"][str(box)] = {"map": out.as_posix(), "made": _now(),
-                                              "resolution_0143": float(rec.fsc.resolution_0143)}
+        self.record["consensus"][key] = {"map": out.as_posix(), "made": _now(), "n_particles": rec.n_particles,
+                                         "resolution_0143": float(rec.fsc.resolution_0143)}
         self._save()
         return rec
 
@@ -274,6 +278,24 @@ class Project:
     def latent(self, name: str | None = None) -> LatentSet:
         """The LatentSet of a run, its particles read from the preprocessed stack."""
         return LatentSet.from_run(self.path(self._run_record(name)["path"]))
+
+    def save_analysis(self, ls: LatentSet, *, force: bool = False) -> Path:
+        """Keep a run's analysed LatentSet (embeddings, clusters) in ``analyses/RUN``."""
+        run = self._run_of(ls)
+        folder = Path("analyses") / run
+        ls.save(self.path(folder), force=force)
+        self.record.setdefault("analyses", {})[run] = {"path": folder.as_posix(), "made": _now()}
+        self._save()
+        return self.path(folder)
+
+    def analysis(self, name: str | None = None) -> LatentSet:
+        """The saved analysis of run ``name`` (default: the latest run), else its plain LatentSet."""
+        if name is None and self.record["runs"]:
+            name = list(self.record["runs"])[-1]
+        saved = self.record.get("analyses", {}).get(name)
+        if saved is None:
+            return self.latent(name)
+        return LatentSet.load(self.path(saved["path"]))
 
     def _run_record(self, name: str | None) -> dict:
         runs = self.record["runs"]
@@ -340,8 +362,8 @@ class Project:
                  f"  source: {src['particles']} ({self.n_particles} particles, box {self.record['box']}, "
                  f"{self.apix:g} A/px{' given' if self.record.get('apix_given') else ''})",
                  f"  training box: {self.train_box} px ({self.apix * self.record['box'] / self.train_box:.3g} A/px)"]
-        for box, rec in self.record["consensus"].items():
-            lines.append(f"  consensus (box {box}): {rec['map']}, FSC 0.143 at {rec['resolution_0143']:.1f} A")
+        for key, rec in self.record["consensus"].items():
+            lines.append(f"  consensus {key}: {rec['map']}, FSC 0.143 at {rec['resolution_0143']:.1f} A")
 
         def walk(run: str | None, depth: int) -> None:
             for name, rec in self.record["runs"].items():

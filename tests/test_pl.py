@@ -41,3 +41,14 @@ def test_savefig_is_atomic_and_refuses_to_overwrite(tmp_path):
     assert out.read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(cl.InputError, match="exists"):
         cl.pl.savefig(cl.pl.embedding(np.zeros((3, 2))), out)
+
+
+def test_fsc_figure_in_angstrom_or_pixels():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(16, 16, 16)).astype(np.float32)
+    b = a + 0.5 * rng.normal(size=a.shape).astype(np.float32)
+    fig = cl.pl.fsc({"with": cl.fsc(a, b, apix=2.0)})
+    assert fig.axes[0].get_xlabel() == "spatial frequency (1/A)" and " A)" in fig.axes[0].lines[0].get_label()
+    fig = cl.pl.fsc({"without": cl.fsc(a, b)})
+    assert "1/px" in fig.axes[0].get_xlabel() and " px)" in fig.axes[0].lines[0].get_label()
+    assert np.isclose(fig.axes[0].lines[0].get_xdata()[-1], 0.5)  # cycles per pixel up to Nyquist

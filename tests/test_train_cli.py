@@ -244,13 +244,20 @@ def test_preset_small_is_what_the_benchmark_passed(tmp_path):
 
 @pytest.mark.parametrize("dataset_name, preset", [("default", "small"), ("tiny", "tiny")])
 def test_notebook_training_from_the_terminal(tmp_path, dataset_name, preset):
-    from cryolatent.notebook import NotebookSettings, train_config
+    """Notebook 02's run (a project's preprocessed particles, its preset) is the terminal's
+    `cryolatent train PARTICLES --poses --ctf --preset ... --zdim 8 --epochs 20`."""
+    from cryolatent.notebook import NotebookSettings
+    from cryolatent.project import Project
 
-    nb = NotebookSettings(dataset_name, tmp_path, 20)
-    d = nb.data
+    nb = NotebookSettings(tmp_path / "project", dataset_name, 20)
+    assert nb.preset == preset
+    d = tmp_path / "pre"
+    proj = Project(tmp_path / "project", {"train_box": 16, "preprocessed": {}})
+    proj.preprocess = lambda box=None, **kw: {"particles": d / "particles.mrcs", "poses": d / "poses.pkl",
+                                              "ctf": d / "ctf.pkl"}
     cli = build_config(_parse(str(d / "particles.mrcs"), "--poses", str(d / "poses.pkl"), "--ctf", str(d / "ctf.pkl"),
-                              "--preset", preset, "--zdim", "8", "--epochs", "20", "-o", str(nb.run)))
-    assert cli == train_config(nb, zdim=8)
+                              "--preset", preset, "--zdim", "8", "--epochs", "20", "-o", str(tmp_path / "run")))
+    assert cli == proj.train_config(preset=nb.preset, zdim=8, epochs=nb.epochs)
 
 
 def test_bad_preset_and_settings_file_are_one_line(dataset, tmp_path, capsys):

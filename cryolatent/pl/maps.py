@@ -54,14 +54,17 @@ def volume(vol: np.ndarray, apix: float = 1.0, threshold: float | None = None, *
 def fsc(results: dict, title: str | None = None):
     """FSC curves (``{label: FSCResult}``) against spatial frequency, with the 0.5 and 0.143 lines.
 
-    The axis is in 1/A with the resolution at 0.143 in each label; returns the figure.
+    The axis is in 1/A (1/px for curves without a pixel size) with the resolution at 0.143 in each
+    label; returns the figure.
     """
     fig, ax = pyplot().subplots(figsize=(5, 3.5))
+    units = {res.unit for res in results.values()}
     for label, res in results.items():
-        ax.plot(res.freq / res.apix, res.fsc, label=f"{label} (0.143: {res.resolution_0143:.1f} A)")
+        ax.plot(res.frequency, res.fsc, label=f"{label} (0.143: {res.format(res.resolution_0143, 1)})")
     ax.axhline(0.5, color="grey", lw=0.8, ls="--")
     ax.axhline(0.143, color="grey", lw=0.8, ls=":")
-    ax.set_xlabel("spatial frequency (1/A)")
+    unit = units.pop() if len(units) == 1 else "A or px"
+    ax.set_xlabel(f"spatial frequency (1/{unit})" + ("" if unit == "A" else ": the pixel size is unknown"))
     ax.set_ylabel("FSC")
     ax.set_ylim(-0.1, 1.05)
     if title:

@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from cryolatent.tl import clustering, embedding, landscape, trajectory
+from cryolatent.tl import clustering, compare, embedding, landscape, trajectory
+from cryolatent.tl.compare import decoded_fsc, neighbour_overlap
 
 if TYPE_CHECKING:  # pragma: no cover
     from cryolatent.latent import LatentSet
 
 __all__ = ["pca", "umap", "kmeans", "gmm", "centers", "pc_traversal", "graph_path", "analyze_landscape",
-           "clustering", "embedding", "landscape", "trajectory"]
+           "neighbour_overlap", "decoded_fsc", "clustering", "compare", "embedding", "landscape", "trajectory"]
 
 
 def _basis(ls: "LatentSet", basis: str) -> np.ndarray:

@@ -187,8 +187,7 @@ def _view(log) -> dict:
 
 def test_panel_in_browser(chromium_browser, tmp_path, repo_root, monkeypatch):
     from cryolatent.io import load_index
-    from cryolatent.latent import LatentSet
-    from cryolatent.notebook import ensure_run, settings
+    from cryolatent.notebook import ensure_run, project, settings
 
     log = tmp_path / "gestures.jsonl"
     export = tmp_path / "exported.pkl"
@@ -201,8 +200,9 @@ def test_panel_in_browser(chromium_browser, tmp_path, repo_root, monkeypatch):
         monkeypatch.setenv(k, v)
     t0 = time.monotonic()
     nb_settings = settings()
-    ensure_run(nb_settings)  # the notebook finds the run and only loads it
-    orig_index = np.asarray(LatentSet.from_run(nb_settings.run).obs["orig_index"])
+    proj = project(nb_settings, progress=False)
+    ensure_run(proj, "first", nb_settings)  # the notebook finds the run and only loads it
+    orig_index = np.asarray(proj.latent("first").obs["orig_index"])
     t_run = time.monotonic() - t0
     nb = repo_root / "notebooks" / "03_explore.ipynb"
     with jupyter_lab(tmp_path, [nb], env={**env, "CRYOLATENT_WIDGET_LOG": str(log)}) as (base, _root):
