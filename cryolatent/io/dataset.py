@@ -20,6 +20,14 @@ def _ext(path) -> str:
     return os.path.splitext(os.fspath(path))[1].lower()
 
 
+def _floats(values, what: str, path) -> np.ndarray:
+    """``values`` as a float32 array; an :class:`InputError` naming ``path`` when they are not numbers."""
+    try:
+        return np.asarray(values, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise InputError(f"the {what} are not numbers", path) from None
+
+
 def _check_finite(arr: np.ndarray, what: str, path) -> None:
     if not np.all(np.isfinite(arr)):
         row = int(np.flatnonzero(~np.isfinite(arr.reshape(len(arr), -1)).all(axis=1))[0])
@@ -50,18 +58,17 @@ def read_poses(
     if ext == ".pkl":
         data = load_pkl(path)
         if isinstance(data, (tuple, list)) and len(data) == 2:
-            rots, trans = (np.asarray(x) for x in data)
+            rots, trans = (_floats(x, "poses", path) for x in data)
         elif isinstance(data, np.ndarray):
-            rots, trans = data, None
+            rots, trans = _floats(data, "poses", path), None
         else:
             raise InputError("expected cryoDRGN poses: a tuple (rots (N,3,3), trans (N,2)) or rots", path)
         if rots.ndim != 3 or rots.shape[1:] != (3, 3):
             raise InputError(f"rotations must be (N, 3, 3), got {rots.shape}", path)
         if trans is None:
-            trans = np.zeros((len(rots), 2))
+            trans = np.zeros((len(rots), 2), np.float32)
         if trans.ndim != 2 or trans.shape[1] != 2 or len(trans) != len(rots):
             raise InputError(f"translations must be ({len(rots)}, 2), got {trans.shape}", path)
-        rots, trans = rots.astype(np.float32), trans.astype(np.float32)
     elif ext == ".star":
         particles, optics = star_io.read_star(path)
         rots, trans = star_io.star_poses(particles, optics, path, D=D, apix=apix)
@@ -89,7 +96,7 @@ def read_ctf(path: str | os.PathLike, D: int | None = None, apix: float | None =
         if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 9:
             shape = getattr(data, "shape", type(data).__name__)
             raise InputError(f"expected a cryoDRGN CTF array of shape (N, 9), got {shape}", path)
-        ctf = data.astype(np.float32)
+        ctf = _floats(data, "CTF parameters", path)
     elif ext == ".star":
         particles, optics = star_io.read_star(path)
         ctf = star_io.star_ctf(particles, optics, path, D=D, apix=apix)
@@ -168,7 +175,9 @@ def load_dataset(
             ind = load_index(ind)
         else:
             ind = validate_index(ind)
-        if len(ind) and int(ind.max()) >= n:
+        if len(ind) == 0:
+            raise InputError("the index is empty: it selects no particles", ind_source)
+        if int(ind.max()) >= n:
             bad = int(ind[np.argmax(ind >= n)])
             raise InputError(f"index {bad} is out of range for a stack of {n} particles", ind_source)
         repeats, first = duplicates(ind)

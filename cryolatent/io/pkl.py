@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import warnings
 
 import numpy as np
 
@@ -143,7 +144,9 @@ def load_index(path: str | os.PathLike) -> np.ndarray:
             raise InputError(f"not a readable .npy index ({str(exc).splitlines()[0]})", path) from None
     elif ext == ".txt":
         try:
-            data = np.loadtxt(path, dtype=np.float64, ndmin=1)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # numpy's "input contained no data": an empty index is said below
+                data = np.loadtxt(path, dtype=np.float64, ndmin=1)
         except ValueError as exc:
             raise InputError(f"not a list of integers ({str(exc).splitlines()[0]})", path) from None
     else:

@@ -19,6 +19,7 @@ from cryolatent.io import star as star_io
 from cryolatent.io.mrc import MrcHeader, read_mrc_header
 from cryolatent.io.particles import ParticleStack
 from cryolatent.io.paths import resolve_stack
+from cryolatent.io.validate import validate_apix
 
 
 def _from_locations(
@@ -192,10 +193,10 @@ def read_particles(path: str | os.PathLike, datadir: str | os.PathLike | None = 
         raise InputError("no such file", path)
     if datadir is not None and not os.path.isdir(datadir):
         raise InputError("--datadir is not a folder", datadir)
-    if ext in (".mrcs", ".mrc"):
-        return _read_mrcs(path)
-    if ext == ".txt":
-        return _read_txt(path)
-    if ext == ".star":
-        return _read_star(path, datadir)
-    return _read_cs(path, datadir)
+    readers = {".mrcs": _read_mrcs, ".mrc": _read_mrcs, ".txt": _read_txt}
+    if ext in readers:
+        stack = readers[ext](path)
+    else:
+        stack = (_read_star if ext == ".star" else _read_cs)(path, datadir)
+    validate_apix(stack.apix, path)  # a zero or negative pixel size in a .star/.cs is refused here
+    return stack

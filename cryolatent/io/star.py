@@ -96,16 +96,46 @@ def star_column(
     return values.to_numpy()
 
 
+def star_numbers(particles: pd.DataFrame, optics: pd.DataFrame | None, name: str, path=None) -> np.ndarray | None:
+    """:func:`star_column` as float64 numbers (None when absent); an :class:`InputError`
+    naming the file, the column and the value when one is not a number."""
+    values = star_column(particles, optics, name, path)
+    return None if values is None else _numbers(values, name, path)
+
+
 def star_apix(particles: pd.DataFrame, optics: pd.DataFrame | None, path=None) -> np.ndarray | None:
-    """Per-particle pixel size (rlnImagePixelSize, else rlnDetectorPixelSize/rlnMagnification)."""
-    apix = star_column(particles, optics, "rlnImagePixelSize", path)
-    if apix is not None:
-        return apix.astype(np.float64)
-    det = star_column(particles, optics, "rlnDetectorPixelSize", path)
-    mag = star_column(particles, optics, "rlnMagnification", path)
-    if det is not None and mag is not None:
-        return det.astype(np.float64) * 1e4 / mag.astype(np.float64)
-    return None
+    """Per-particle pixel size (rlnImagePixelSize, else rlnDetectorPixelSize/rlnMagnification);
+    None when the file has neither; an :class:`InputError` for a value that is not a positive number."""
+    apix = star_numbers(particles, optics, "rlnImagePixelSize", path)
+    if apix is None:
+        det = star_numbers(particles, optics, "rlnDetectorPixelSize", path)
+        mag = star_numbers(particles, optics, "rlnMagnification", path)
+        if det is None or mag is None:
+            return None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            apix = det * 1e4 / mag
+    ok = np.isfinite(apix) & (apix > 0)
+    if not ok.all():
+        row = int(np.flatnonzero(~ok)[0])
+        raise InputError(f"particle {row}: pixel size {apix[row]} A is not a positive number", path)
+    return apix
+
+
+def _numbers(values, name: str, path) -> np.ndarray:
+    """``values`` as float64; an :class:`InputError` naming the column when one is not a number."""
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        row, bad = next((i, v) for i, v in enumerate(values) if not _is_number(v))
+        raise InputError(f"column {name} of particle {row} holds {bad!r}, not a number", path) from None
+
+
+def _is_number(value) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _per_particle(values, default, n: int, what: str, path) -> np.ndarray:
@@ -142,24 +172,20 @@ def star_poses(
     """Poses from RELION columns: ``(N,3,3)`` rots and ``(N,2)`` trans (fraction of box)."""
     _require(particles, optics, POSE_COLUMNS, "poses", path)
     n = len(particles)
-    euler = np.stack([particles[c].to_numpy(dtype=np.float64) for c in POSE_COLUMNS], axis=1)
+    euler = np.stack([_numbers(particles[c], c, path) for c in POSE_COLUMNS], axis=1)
     rots = geometry.euler_relion_to_matrix(euler).astype(np.float32)
     cols = set(particles.columns)
     if {"rlnOriginXAngst", "rlnOriginYAngst"} <= cols:
         px = star_apix(particles, optics, path)
         px = _per_particle(px, apix, n, "the pixel size (to convert rlnOriginXAngst)", path)
-        shift = np.stack(
-            [particles["rlnOriginXAngst"].to_numpy(np.float64), particles["rlnOriginYAngst"].to_numpy(np.float64)],
-            axis=1,
-        ) / px[:, None]
+        shift = np.stack([_numbers(particles[c], c, path) for c in ("rlnOriginXAngst", "rlnOriginYAngst")],
+                         axis=1) / px[:, None]
     elif {"rlnOriginX", "rlnOriginY"} <= cols:
-        shift = np.stack(
-            [particles["rlnOriginX"].to_numpy(np.float64), particles["rlnOriginY"].to_numpy(np.float64)], axis=1
-        )
+        shift = np.stack([_numbers(particles[c], c, path) for c in ("rlnOriginX", "rlnOriginY")], axis=1)
     else:
         shift = np.zeros((n, 2))
     box = _per_particle(
-        star_column(particles, optics, "rlnImageSize", path), D, n, "the box size (rlnImageSize)", path
+        star_numbers(particles, optics, "rlnImageSize", path), D, n, "the box size (rlnImageSize)", path
     )
     trans = (shift / box[:, None]).astype(np.float32)
     return rots, trans
@@ -176,14 +202,14 @@ def star_ctf(
     _require(particles, optics, CTF_REQUIRED, "CTF", path)
     n = len(particles)
     box = _per_particle(
-        star_column(particles, optics, "rlnImageSize", path), D, n, "the box size (rlnImageSize)", path
+        star_numbers(particles, optics, "rlnImageSize", path), D, n, "the box size (rlnImageSize)", path
     )
     px = _per_particle(star_apix(particles, optics, path), apix, n, "the pixel size", path)
     cols = [box, px]
     for name in CTF_REQUIRED:
-        cols.append(np.asarray(star_column(particles, optics, name, path), dtype=np.float64))
-    phase = star_column(particles, optics, "rlnPhaseShift", path)
-    cols.append(np.zeros(n) if phase is None else np.asarray(phase, dtype=np.float64))
+        cols.append(star_numbers(particles, optics, name, path))
+    phase = star_numbers(particles, optics, "rlnPhaseShift", path)
+    cols.append(np.zeros(n) if phase is None else phase)
     return np.stack(cols, axis=1).astype(np.float32)
 
 
