@@ -190,6 +190,13 @@ class Project:
         """Particles in the source file: the original list every index refers to."""
         return int(self.record["n_particles"])
 
+    @property
+    def datadir(self) -> Path:
+        """The folder the source's image names are relative to (its ``datadir``, else its folder);
+        exported ``.star`` files name images the same way."""
+        src = self.record["source"]
+        return Path(src["datadir"] or os.path.dirname(src["particles"]))
+
     def source_stack(self, ind=None):
         """The source particles with their poses and CTF (lazy; ``ind``: original indices)."""
         src = self.record["source"]
@@ -335,14 +342,18 @@ class Project:
 
     def export(self, selection: Selection, ls: LatentSet, path: str | os.PathLike, *, force: bool = False) -> Path:
         """Write the selected particles for RELION (``.star``), cryoSPARC (``.cs``) or cryoDRGN (``.pkl``
-        index), referring to the source files, whatever box the run was trained at."""
+        index), referring to the source files, whatever box the run was trained at.
+
+        A ``.star``'s image names are relative to the source's ``datadir`` (else its folder), as in
+        the source: the file replaces the source where RELION reads it (with the same ``--datadir``
+        for cryolatent or cryoDRGN)."""
         suffix = Path(path).suffix.lower()
         if suffix == ".pkl":
             return Path(selection.write_index(ls, path, inverse=False, force=force)[0])
         ind = ls.uns.get("run", {}).get("data", {}).get("ind")
         source = self.source_stack(ind=ind)
-        if suffix == ".star":
-            return selection.write_star(ls, path, particles=source, force=force)
+        if suffix == ".star":  # image names as in the source: relative to its datadir (RELION's project folder)
+            return selection.write_star(ls, path, particles=source, names_relative_to=self.datadir, force=force)
         if suffix == ".cs":
             return selection.write_cs(ls, path, particles=source, force=force)
         raise InputError(f"unknown export format {suffix!r}; use .star, .cs or .pkl", path)

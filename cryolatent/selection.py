@@ -289,13 +289,16 @@ class Selection:
         return ls.open_stack(particles).subset(self.indices)
 
     def write_star(self, ls: "LatentSet", path: str | os.PathLike, *, particles=None,
-                   stack_path: str | os.PathLike | None = None, force: bool = False) -> Path:
-        """Write the selected particles' ``.star`` (images referenced in their stacks,
-        or in ``stack_path`` when written there by :meth:`write_mrcs`)."""
+                   stack_path: str | os.PathLike | None = None, names_relative_to: str | os.PathLike | None = None,
+                   force: bool = False) -> Path:
+        """Write the selected particles' ``.star`` (images referenced in their stacks, by paths relative
+        to ``names_relative_to`` (default: the output's folder), or in ``stack_path`` when written there
+        by :meth:`write_mrcs`)."""
         from cryolatent.io import write_star
 
         self._nonempty(path)
-        write_star(path, self.subset_stack(ls, particles), force=force, stack_path=stack_path)
+        write_star(path, self.subset_stack(ls, particles), force=force, stack_path=stack_path,
+                   names_relative_to=names_relative_to)
         return Path(path)
 
     def write_cs(self, ls: "LatentSet", path: str | os.PathLike, *, particles=None, force: bool = False) -> Path:

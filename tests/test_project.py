@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import starfile
@@ -56,7 +58,8 @@ def test_retrained_run_exports_the_original_indices(project, tmp_path):
     names = star["particles"]["rlnImageName"].str.split("@").str[0].astype(int) - 1
     assert np.array_equal(np.sort(names.to_numpy()), expected) and len(star["optics"]) == 1
     assert {"rlnAngleRot", "rlnDefocusU"} <= set(star["particles"].columns)
-    back = cl.io.load_dataset(tmp_path / "kept.star")
+    source_dir = project.datadir  # image names are relative to it, as in the source
+    back = cl.io.load_dataset(tmp_path / "kept.star", datadir=source_dir)
     assert len(back) == len(expected) and back.D == 32  # the source particles, not the cropped ones
     tree = project.tree()
     assert "run first" in tree and "selection keep" in tree and "run kept on selection keep" in tree
@@ -82,3 +85,60 @@ def test_pixel_size_is_never_invented(tmp_path):
     with pytest.raises(cl.InputError, match="--apix"):
         cl.project.pixel_size_of(stack)
     assert cl.project.pixel_size_of(stack, 1.3) == pytest.approx(1.3)
+
+
+@pytest.fixture(scope="module")
+def job_projects(tmp_path_factory):
+    """Projects on a simulated RELION refinement and a cryoSPARC export, with a trained run and a selection."""
+    from cryolatent.datasets.jobtrees import cryosparc_job, relion_job
+
+    root = tmp_path_factory.mktemp("jobs")
+    made = {}
+    for kind, make in (("relion", relion_job), ("cryosparc", cryosparc_job)):
+        tree = root / f"{kind}_job"
+        particles = make(tree, n=120, box=32)
+        proj = Project.create(root / kind, particles, datadir=tree, box=16)
+        proj.train("first", preset="tiny", zdim=2, epochs=1, progress=False)
+        ls = proj.latent("first")
+        keep = cl.Selection.from_indices(ls, np.arange(0, len(ls), 3), name="keep")
+        proj.save_selection(keep, ls, "keep")
+        made[kind] = (proj, ls, keep)
+    return made
+
+
+def test_relion_export_keeps_both_optics_groups_for_starfile(job_projects, tmp_path):
+    proj, ls, keep = job_projects["relion"]
+    star = starfile.read(proj.export(keep, ls, tmp_path / "keep.star"))
+    optics, parts = star["optics"], star["particles"]
+    assert sorted(optics["rlnOpticsGroup"]) == [1, 2] and sorted(optics["rlnVoltage"]) == [200.0, 300.0]
+    assert len(parts) == len(keep) and set(parts["rlnOpticsGroup"]) == {1, 2}
+    source = starfile.read(proj.record["source"]["particles"])["particles"]
+    expected = source.iloc[np.sort(keep.orig_index(ls))]
+    def located(names, folder):  # (index in its stack, resolved stack path) of each rlnImageName
+        return [(int(i), (folder / f).resolve()) for i, f in names.str.split("@", n=1)]
+
+    datadir = Path(proj.record["source"]["datadir"])
+    assert located(parts["rlnImageName"], datadir) == located(expected["rlnImageName"], datadir)
+    assert np.allclose(parts["rlnDefocusU"], expected["rlnDefocusU"])
+    assert np.allclose(parts["rlnOriginXAngst"], expected["rlnOriginXAngst"], atol=1e-3)
+    again = cl.io.load_dataset(tmp_path / "keep.star", datadir=proj.record["source"]["datadir"])
+    assert len(again) == len(keep) and np.allclose(again.images([0]), proj.source_stack().images(
+        [int(np.sort(keep.orig_index(ls))[0])]))
+
+
+def test_cryosparc_export_opens_in_cryosparc_tools(job_projects, tmp_path):
+    dataset = pytest.importorskip("cryosparc.dataset", reason="cryosparc-tools not installed")
+    proj, ls, keep = job_projects["cryosparc"]
+    out = proj.export(keep, ls, tmp_path / "keep.cs")
+    ds = dataset.Dataset.load(out)
+    needed = {"uid", "blob/path", "blob/idx", "blob/shape", "blob/psize_A", "ctf/accel_kv", "ctf/cs_mm",
+              "ctf/amp_contrast", "ctf/df1_A", "ctf/df2_A", "ctf/df_angle_rad", "alignments3D/pose",
+              "alignments3D/shift"}
+    assert needed <= set(ds.fields()) and len(ds) == len(keep)
+    source = dataset.Dataset.load(proj.record["source"]["particles"])
+    rows = np.sort(keep.orig_index(ls))
+    assert np.array_equal(ds["uid"], source["uid"][rows])  # the same particles, by cryoSPARC's own ids
+    assert list(ds["blob/path"]) == list(source["blob/path"][rows]) and np.array_equal(ds["blob/idx"],
+                                                                                        source["blob/idx"][rows])
+    assert np.allclose(ds["ctf/accel_kv"], source["ctf/accel_kv"][rows])
+    assert np.allclose(ds["alignments3D/pose"], source["alignments3D/pose"][rows], atol=1e-5)

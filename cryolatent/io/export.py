@@ -41,6 +41,7 @@ def write_star(
     stack: ParticleStack,
     force: bool = False,
     stack_path: str | os.PathLike | None = None,
+    names_relative_to: str | os.PathLike | None = None,
 ) -> None:
     """Write a RELION 3.1 ``.star`` for the particles of ``stack``.
 
@@ -56,11 +57,14 @@ def write_star(
     stack_path
         When the images were written to a new stack in this order, name it
         here: ``rlnImageName`` becomes ``i@stack_path``. Otherwise each name is
-        rebuilt from the particle's resolved stack file, relative to the
-        output's folder.
+        rebuilt from the particle's resolved stack file, relative to
+        ``names_relative_to``.
+    names_relative_to
+        The folder image names are relative to (RELION: its project folder, the
+        ``--datadir`` of the source); default: the output's folder.
     """
     n = len(stack)
-    out_dir = Path(os.fspath(path)).parent
+    out_dir = Path(os.fspath(path)).parent if names_relative_to is None else Path(names_relative_to)
     meta = stack.metadata if stack.cs_records is None else None
     particles = pd.DataFrame(index=range(n)) if meta is None else meta.reset_index(drop=True).copy()
 
