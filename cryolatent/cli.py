@@ -125,7 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cryolatent`` script; returns the exit status."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # argparse would say so as the top-level parser; name the command instead
+            prog = f"cryolatent {args.command}" if getattr(args, "command", None) else "cryolatent"
+            raise UsageError(f"{prog}: error: unrecognized arguments: {' '.join(extra)} (see {prog} --help)")
     except UsageError as exc:
         print(exc, file=sys.stderr)
         return 2

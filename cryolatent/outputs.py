@@ -5,18 +5,23 @@ overwritten without ``force``, and nothing left behind by a failure.
 - :func:`atomic_path` writes one file through a temporary beside it;
 - :func:`atomic_paths` writes several files that appear together or not at all;
 - :func:`atomic_folder` builds a whole folder beside its place and moves it there at the end;
-- :func:`new_folders` makes missing parent folders and removes them again on failure.
+- :func:`new_folders` makes missing parent folders and removes them again on failure;
+- :func:`naming` makes an error about a temporary file name the output it stands for;
+- :func:`save_npy` writes a ``.npy`` that a full disk cannot silently truncate.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator
+
+import numpy as np
 
 from cryolatent.errors import InputError
 
@@ -112,6 +117,36 @@ def _as_target(exc: OSError, path: Path) -> OSError:
 
 
 @contextlib.contextmanager
+def naming(path: str | os.PathLike) -> Iterator[Path]:
+    """Make an operating-system error of the body about a temporary beside ``path``
+    (``.NAME.*``), or a write error that names no file, name ``path`` instead."""
+    path = Path(path)
+    try:
+        yield path
+    except OSError as exc:
+        if exc.filename is None and exc.errno in _WRITE_ERRORS:
+            raise _as_target(exc, path) from None
+        target = _instead_of_temporary(exc.filename, path)
+        if target is not None:
+            raise _as_target(exc, target) from None
+        raise
+
+
+def _instead_of_temporary(filename, path: Path) -> Path | None:
+    """What ``filename`` stands for when it is (in) a temporary ``.NAME.*`` beside ``path``, else None."""
+    if filename is None or not isinstance(filename, (str, os.PathLike)):
+        return None
+    name = Path(os.fspath(filename))
+    try:
+        rest = name.relative_to(path.parent)
+    except ValueError:
+        return None
+    if not rest.parts or not rest.parts[0].startswith(f".{path.name}."):
+        return None
+    return path.joinpath(*rest.parts[1:])
+
+
+@contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
 
@@ -125,21 +160,12 @@ def atomic_path(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     ...     write_something(tmp)
     """
     path = check_writable(path, force)
-    with new_folders(path):
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-        except OSError as exc:
-            raise _as_target(exc, path) from None
+    with new_folders(path), naming(path):
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
         os.close(fd)
         tmp_path = Path(tmp)
         try:
-            try:
-                yield tmp_path
-            except OSError as exc:
-                temporary = exc.filename is not None and Path(exc.filename).name.startswith(f".{path.name}.")
-                if temporary or (exc.filename is None and exc.errno in _WRITE_ERRORS):
-                    raise _as_target(exc, path) from None
-                raise
+            yield tmp_path
             os.replace(tmp_path, path)
         finally:
             if tmp_path.exists():
@@ -170,11 +196,8 @@ def atomic_folder(path: str | os.PathLike, force: bool = False) -> Iterator[Path
     folders made for it are removed and ``path`` is untouched.
     """
     path = check_folder(path, empty=True, force=force)
-    with new_folders(path):
-        try:
-            tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
-        except OSError as exc:
-            raise _as_target(exc, path) from None
+    with new_folders(path), naming(path):
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
         try:
             yield tmp
             old = None
@@ -187,3 +210,13 @@ def atomic_folder(path: str | os.PathLike, force: bool = False) -> Iterator[Path
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
+
+
+def save_npy(path: str | os.PathLike, array, force: bool = False) -> Path:
+    """``np.save`` ``array`` to ``path`` atomically (no pickled objects), through memory: numpy
+    writes a real file with C stdio and can lose a failed write (a full disk) without a word."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(array), allow_pickle=False)
+    with atomic_path(path, force) as tmp:
+        tmp.write_bytes(buffer.getbuffer())
+    return Path(path)

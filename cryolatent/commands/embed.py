@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
 from cryolatent.commands._args import positive_int
-from cryolatent.outputs import atomic_path, check_writable
+from cryolatent.outputs import check_writable, save_npy
 from cryolatent.training.evaluate import embed
 
 NAME = "embed"
@@ -35,8 +33,6 @@ def run(args: argparse.Namespace) -> int:
     check_writable(args.output, args.force)
     z = embed(args.outdir, args.particles, poses=args.poses, ctf=args.ctf, ind=args.ind, datadir=args.datadir,
               epoch=args.epoch, batch_size=args.batch_size, device=args.device)
-    with atomic_path(args.output, args.force) as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, z)
+    save_npy(args.output, z, args.force)
     print(f"wrote {z.shape[0]} x {z.shape[1]} latent means to {args.output}")
     return 0

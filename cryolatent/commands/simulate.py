@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 from cryolatent.datasets.simulate import simulate_dataset
-from cryolatent.outputs import check_folder, new_folders
+from cryolatent.outputs import check_folder, naming, new_folders
 
 NAME = "simulate"
 HELP = "simulate particles (built-in flexible molecule or your maps) with ground truth"
@@ -34,7 +34,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     out = check_folder(args.outdir, empty=True, force=args.force)  # creates nothing
-    with new_folders(out):  # parent folders made for OUTDIR go again if the simulation fails
+    with new_folders(out), naming(out):  # parent folders made for OUTDIR go again if the simulation fails
         outdir = _simulate(args)
     print(f"wrote {args.n_particles} particles to {outdir}/ (particles.mrcs, poses.pkl, ctf.pkl, particles.star)")
     return 0

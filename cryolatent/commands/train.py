@@ -123,6 +123,9 @@ def flag_settings(args: argparse.Namespace) -> dict[str, Any]:
 def build_config(args: argparse.Namespace) -> TrainConfig:
     """The configuration of the arguments: defaults (or, resuming, the stored run's) < --preset < --config < flags."""
     stored = Path(args.outdir) / CONFIG_NAME
+    if args.resume and not stored.is_file() and not (Path(args.outdir) / "weights.pt").is_file():
+        raise InputError("holds no run to resume (no config.yaml / weights.pt); drop --resume to start one",
+                         args.outdir)
     config = TrainConfig.from_yaml(stored) if args.resume and stored.is_file() else TrainConfig()
     if args.preset is not None:
         if args.preset not in PRESETS:

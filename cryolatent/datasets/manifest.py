@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 import yaml
 
 from cryolatent.errors import InputError
-from cryolatent.outputs import check_folder, check_writable, new_folders
+from cryolatent.outputs import check_folder, check_writable, naming, new_folders
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +194,7 @@ def download(
         dest = dest / name
     expected = _normalise_sha256(sha256, str(dest))
     dest = check_writable(dest, force)
-    with new_folders(dest):
+    with new_folders(dest), naming(dest):
         tmpdir = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent))
         try:
             try:
@@ -363,6 +363,6 @@ def fetch(
         raise InputError("--sha256 applies to a URL; manifest entries carry their own")
     if entry["kind"] == "simulated":
         dest = check_folder(dest, empty=True, force=force)
-        with new_folders(dest):  # the parents a simulation makes, removed if it fails
+        with new_folders(dest), naming(dest):  # the parents a simulation makes, removed if it fails
             return make_simulated(name_or_url, dest, force=force, manifest=manifest, progress=progress)
     return fetch_empiar(name_or_url, dest, force=force, manifest=manifest, progress=progress)

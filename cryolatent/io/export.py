@@ -20,7 +20,7 @@ from cryolatent.io import star as star_io
 from cryolatent.io.dataset import pixel_size
 from cryolatent.io.particles import ParticleStack
 from cryolatent.io.paths import relative_to
-from cryolatent.outputs import atomic_path
+from cryolatent.outputs import atomic_path, save_npy
 
 
 def _particle_apix(stack: ParticleStack, particles: pd.DataFrame) -> np.ndarray | None:
@@ -132,6 +132,4 @@ def write_cs(path: str | os.PathLike, stack: ParticleStack, force: bool = False)
             stack.poses,
             None if stack.ctf is None else np.asarray(stack.ctf),
         )
-    with atomic_path(path, force) as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, records, allow_pickle=False)
+    save_npy(path, records, force)

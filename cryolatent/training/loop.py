@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from cryolatent._version import __version__
 from cryolatent.errors import CryolatentError, InputError
 from cryolatent.nn.losses import vae_loss
-from cryolatent.outputs import atomic_path, check_folder, new_folders
+from cryolatent.outputs import atomic_path, check_folder, new_folders, save_npy
 from cryolatent.training import distributed as dist_utils
 from cryolatent.training.checkpoint import (
     LATEST,
@@ -354,9 +354,7 @@ def _fit(config, outdir, callbacks, ckpt, stack, pre, progress, info, device) ->
     if info.is_main and model.zdim:
         mu, logvar = encode_stack(model, data, config, device, batch_size=max(64, opt_cfg.batch_size))
         for name, arr in (("z.npy", mu), ("z_logvar.npy", logvar)):
-            with atomic_path(outdir / name, force=True) as tmp:
-                with open(tmp, "wb") as fh:
-                    np.save(fh, arr)
+            save_npy(outdir / name, arr, force=True)
     dist_utils.barrier()
     return Run(outdir, config, history, model, pre.std)
 
