@@ -100,11 +100,11 @@ def analyze(
     if n_fit < 1:
         raise InputError(f"--n-fit must be at least 1, got {n_fit}")
     check_folder(report, empty=True, force=force)  # before reading anything; nothing is made yet
-    ls = LatentSet.from_run(run_dir)
-    if decode is None:
+    if decode is None:  # first: the run's configuration, model, --downsample and --device are checked here
         decode = run_decoder(run_dir, downsample=downsample, device=device, particle_apix=apix)
     elif not isinstance(decode, Decoder):
         decode = Decoder(decode, cache_size=0)
+    ls = LatentSet.from_run(run_dir)
     with atomic_folder(report, force) as out:  # the report appears whole, or not at all
         _write_report(out, run_dir, ls, decode, k=min(k, ls.n_obs), umap=umap, n_fit=n_fit, seed=seed)
     return report

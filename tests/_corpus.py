@@ -37,7 +37,8 @@ class Corpus:
     """Where the shared inputs are: ``data`` (the simulated set), ``bad`` (files made bad from it),
     ``run`` (trained on ``data``), ``run_nopix`` (its copy over particles without a pixel size),
     ``run_ctfpix`` (over those particles with the CTF, the one source of the pixel size), ``evil_run``
-    (a copy whose weights.pt names ``os.system``) and ``marker`` (the file that code would make)."""
+    (a copy whose weights.pt names ``os.system``), ``marker`` (the file that code would make),
+    ``badz_run`` (its z.npy is not an array) and ``badcfg_run`` (its config.yaml is not YAML)."""
 
     data: Path
     bad: Path
@@ -46,10 +47,13 @@ class Corpus:
     run_ctfpix: Path
     evil_run: Path
     marker: Path
+    badz_run: Path
+    badcfg_run: Path
 
     @property
     def roots(self) -> tuple[Path, ...]:
-        return (self.data, self.bad, self.run, self.run_nopix, self.run_ctfpix, self.evil_run)
+        return (self.data, self.bad, self.run, self.run_nopix, self.run_ctfpix, self.evil_run, self.badz_run,
+                self.badcfg_run)
 
     def fill(self, text: str, out: Path) -> str:
         """``text`` with ``{data}``, ``{bad}``, ``{run}``... and ``{out}`` (the case's folder) filled in."""
@@ -279,4 +283,8 @@ def build_corpus(base: Path, data: Path) -> Corpus:
     torch.save({"model": _Evil(marker), "config": "", "D": 32, "norm": 1.0, "epoch": 1}, evil / "weights.pt")
     for p in evil.glob("weights.*.pt"):
         p.unlink()
-    return Corpus(data, bad, run, nopix, ctfpix, evil, marker)
+    badz = _run_copy(run, base / "badz_run")
+    (badz / "z.npy").write_text("not an array")
+    badcfg = _run_copy(run, base / "badcfg_run")
+    (badcfg / "config.yaml").write_text("data: [unclosed\n")
+    return Corpus(data, bad, run, nopix, ctfpix, evil, marker, badz, badcfg)

@@ -103,6 +103,10 @@ CASES = [
                                                  "{out}/s.mrcs", *P], "inf_pixels.mrcs", "infinite"),
     _case("value", "train infinite pixel", ["train", "{bad}/inf_pixels.mrcs", "--poses", "{data}/poses.pkl",
                                             "-o", "{out}/run", *TINY], "inf_pixels.mrcs", "infinite"),
+    _case("value", "embed zero pixel size in .star", ["embed", "{run}", "{bad}/zero_apix.star", "-o", "{out}/z.npy"],
+          "zero_apix.star", "not a positive"),
+    _case("value", "embed unknown optics group", ["embed", "{run}", "{bad}/unknown_group.star", "-o",
+                                                  "{out}/z.npy"], "unknown_group.star", "optics group 9"),
     _case("value", "fsc NaN map", ["fsc", "{bad}/nan_map.mrc", "{bad}/nopix_a.mrc"], "nan_map.mrc", "NaN"),
     _case("value", "simulate zero --apix", ["simulate", "-o", "{out}/sim", "--apix", "0", *P], "--apix"),
     _case("value", "simulate negative --snr", ["simulate", "-o", "{out}/sim", "--snr", "-1", *P], "--snr"),
@@ -138,6 +142,10 @@ CASES = [
           "bad_config.yaml"),
     _case("lib", "train --config unknown setting", [*TRAIN, "--config", "{bad}/unknown_setting.yaml", "-o",
                                                     "{out}/run"], "unknown_setting.yaml", "zdimm"),
+    _case("lib", "analyze z.npy not an array", ["analyze", "{badz_run}", "-o", "{out}/rep"], "z.npy"),
+    _case("lib", "eval-vol config.yaml not YAML", ["eval-vol", "{badcfg_run}", "--z", "0 0", "-o", "{out}/v"],
+          "config.yaml"),
+    _case("lib", "analyze config.yaml not YAML", ["analyze", "{badcfg_run}", "-o", "{out}/rep"], "config.yaml"),
     _case("lib", "fetch --manifest not YAML", ["fetch", "--list", "--manifest", "{bad}/bad_manifest.yaml"],
           "bad_manifest.yaml"),
     # ---- missing: an input file that is not there, named
@@ -323,8 +331,14 @@ def test_a_hostile_checkpoint_is_refused_in_one_line(corpus, tmp_path, capsys, a
     (["eval-vol", "{run}", "--z", "0 0", "-o", "{out}/v", "--apix", "inf"], ["--apix"]),
     (["analyze", "{run}", "--k", "0"], ["--k"]),
     (["train", "{data}/particles.mrcs", "-o", "{out}/run", "--zdim", "two"], ["--zdim"]),
+    (["analyze", "{run}", "--apix", "0"], ["--apix"]),
+    (["demo", "-o", "{out}/d", "--epochs", "0"], ["--epochs"]),
+    (["simulate", "-o", "{out}/s", "-n", "many"], ["-n/--n-particles"]),
+    (["embed", "{run}", "-o", "{out}/z.npy", "--batch-size", "0"], ["--batch-size"]),
+    (["fetch", "tiny", "-o", "{out}/d", "--unknown-flag"], ["fetch", "--unknown-flag"]),
 ], ids=["backproject no -o", "fsc one map", "eval-vol --z and --zfile", "backproject --pad 3", "fsc --apix 0",
-        "backproject --apix -1", "downsample --apix nan", "eval-vol --apix inf", "analyze --k 0", "train --zdim two"])
+        "backproject --apix -1", "downsample --apix nan", "eval-vol --apix inf", "analyze --k 0", "train --zdim two",
+        "analyze --apix 0", "demo --epochs 0", "simulate -n many", "embed --batch-size 0", "fetch unknown flag"])
 def test_usage_errors_are_one_line(corpus, tmp_path, capsys, argv, named):
     fails(capsys, [corpus.fill(a, tmp_path) for a in argv], named, (tmp_path, *corpus.roots))
 
@@ -342,6 +356,8 @@ DISK_FULL_CASES = [
     ("train", [*TRAIN, "-o", "{out}/deep/run"], "{out}/deep/run/"),
     ("analyze", ["analyze", "{run}", "-o", "{out}/deep/rep", "--k", "2", "--no-umap", "--device", "cpu"],
      "{out}/deep/"),
+    ("fetch", ["fetch", "tiny", "-o", "{out}/deep/tiny", *P], "{out}/deep/tiny"),
+    ("demo", ["demo", "-o", "{out}/deep/demo", "--dataset", "tiny", "--epochs", "1", *P], "{out}/deep/demo"),
 ]
 
 
