@@ -61,19 +61,17 @@ def _check_box(box: int, D: int) -> None:
 
 
 def pixel_size_of(stack, given: float | None = None, where=None) -> float:
-    """The pixel size of a dataset: ``given``, else the files' (stack header, STAR optics,
-    cryoSPARC ``blob/psize_A``, the CTF's apix column). Raises when none knows it."""
+    """The pixel size of a dataset: ``given``, else the files' (:func:`cryolatent.io.pixel_size`:
+    stack header, STAR optics, cryoSPARC ``blob/psize_A``, the CTF's apix column). Raises when none knows it."""
     if given is not None:
         if not (np.isfinite(given) and given > 0):
             raise InputError(f"--apix {given}: the pixel size must be a positive number of Angstrom")
         return float(given)
-    if stack.apix:
-        return float(stack.apix)
-    if stack.ctf is not None and np.all(stack.ctf[:, 1] > 0):
-        values = np.unique(np.round(stack.ctf[:, 1], 4))
-        if len(values) == 1:
-            return float(values[0])
-    raise InputError("the pixel size is not in the particle, pose or CTF files; give it with --apix (apix=)", where)
+    found = clio.pixel_size(stack)
+    if found is None:
+        raise InputError("the pixel size is not in the particle, pose or CTF files; give it with --apix (apix=)",
+                         where)
+    return found
 
 
 class Project:

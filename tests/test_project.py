@@ -142,3 +142,20 @@ def test_cryosparc_export_opens_in_cryosparc_tools(job_projects, tmp_path):
                                                                                         source["blob/idx"][rows])
     assert np.allclose(ds["ctf/accel_kv"], source["ctf/accel_kv"][rows])
     assert np.allclose(ds["alignments3D/pose"], source["alignments3D/pose"][rows], atol=1e-5)
+
+
+def test_cli_train_in_a_project(project, tmp_path, capsys):
+    args = ["train", "--project", str(project.root), "--name", "cli", "--preset", "tiny", "--zdim", "2",
+            "--epochs", "1", "--enc-dim", "16", "--no-progress"]
+    assert cli.main(args) == 0
+    again = Project.open(project.root)
+    assert again.record["runs"]["cli"]["preset"] == "tiny" and (project.root / "runs" / "cli" / "z.npy").is_file()
+    config = cl.TrainConfig.from_yaml(project.root / "runs" / "cli" / "config.yaml")
+    assert (config.model.zdim, config.model.enc_dim, config.model.dec_dim) == (2, 16, 128)
+    assert config.data.particles == str(project.path("preprocessed/box24/particles.mrcs"))
+    capsys.readouterr()
+    assert cli.main(["train", "--project", str(project.root), "--selection", "nope", "--no-progress"]) == 1
+    assert "no selection 'nope'" in capsys.readouterr().err
+    assert cli.main(["train", "p.mrcs", "--project", str(project.root)]) == 1
+    assert "drop PARTICLES/-o" in capsys.readouterr().err
+    assert cli.main(["train", "p.mrcs"]) == 1 and "-o/--outdir" in capsys.readouterr().err

@@ -8,6 +8,11 @@ Every setting of OUTDIR/config.yaml is a flag (--field-name; booleans as
 --x/--no-x).  Precedence: defaults (cryoDRGN's: 3 x 1024 networks) < --preset
 < --config FILE.yaml < the flags; with --resume the run's stored config.yaml
 takes the place of the defaults.  Give "none" to an optional setting to unset it.
+
+With --project DIR the particles, poses, CTF and output folder come from the
+project (see cryolatent init): the run goes to DIR/runs/NAME (--name), trains on
+the preprocessed particles at the project's box (or --box), on a saved
+--selection only if given, and the default preset is small (3 x 256).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from cryolatent.errors import InputError
+from cryolatent.project import Project
 from cryolatent.training.config import PRESETS, SECTIONS, SETTINGS, Setting, TrainConfig, read_settings
 from cryolatent.training.loop import train
 from cryolatent.training.run import CONFIG_NAME
@@ -82,7 +88,12 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument(POSITIONAL, nargs="?", metavar="PARTICLES",
                         help=SETTINGS[POSITIONAL].help + "; optional with --resume or --config")
-    parser.add_argument("-o", "--outdir", required=True, help="output folder")
+    parser.add_argument("-o", "--outdir", help="output folder (not with --project)")
+    project = parser.add_argument_group("project (instead of PARTICLES and -o)")
+    project.add_argument("--project", metavar="DIR", help="train on a project's particles (cryolatent init)")
+    project.add_argument("--name", help="the run's name in the project [default: run001, run002, ...]")
+    project.add_argument("--selection", metavar="NAME", help="train on a saved selection of the project only")
+    project.add_argument("--box", type=int, help="training box [default: the project's]")
     parser.add_argument("--preset", metavar="NAME", help="named network sizes, applied over the defaults: "
                         + "; ".join(f"{p.name}: {p.help}" for p in PRESETS.values()))
     parser.add_argument("--config", metavar="FILE.yaml",
@@ -139,12 +150,36 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
     return config
 
 
+def _train_in_project(args: argparse.Namespace):
+    """A run of the project ``--project``: settings from --config and the flags over the preset."""
+    if getattr(args, POSITIONAL, None) or args.outdir:
+        raise InputError("--project: the particles and the output folder come from the project; drop PARTICLES/-o")
+    proj = Project.open(args.project)
+    settings: dict[str, Any] = {}
+    if args.config is not None:
+        settings.update(read_settings(args.config))
+    settings.update(flag_settings(args))
+    if args.preset is not None and args.preset not in PRESETS:
+        raise InputError(f"--preset {args.preset!r} is not a preset; choose from {', '.join(PRESETS)}")
+    run = proj.train(args.name, preset=args.preset or "small", selection=args.selection, box=args.box,
+                     force=args.force, resume=args.resume, progress=not args.no_progress, **settings)
+    return run, run.outdir
+
+
 def run(args: argparse.Namespace) -> int:
     """Train; print where the outputs are."""
-    config = build_config(args)
-    result = train(config, args.outdir, resume=args.resume, force=args.force, progress=not args.no_progress)
+    if args.project:
+        result, outdir = _train_in_project(args)
+    else:
+        if not args.outdir:
+            raise InputError("-o/--outdir: give the output folder (or --project DIR)")
+        if args.name or args.selection or args.box:
+            raise InputError("--name, --selection and --box need --project")
+        outdir = args.outdir
+        result = train(build_config(args), outdir, resume=args.resume, force=args.force,
+                       progress=not args.no_progress)
     if result.history:
         last = result.history[-1]
         print(f"trained {last['epoch']} epochs: loss {last['loss']:.5f} "
-              f"({last['particles_per_s']:.0f} particles/s); outputs in {args.outdir}")
+              f"({last['particles_per_s']:.0f} particles/s); outputs in {outdir}")
     return 0
