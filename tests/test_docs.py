@@ -58,7 +58,7 @@ def _problems(path: Path) -> list[str]:
             if "cryolatent" in words[:3] and words.index("cryolatent") + 1 < len(words):
                 i = words.index("cryolatent")
                 sub = words[i + 1]
-                if sub.startswith("-") or sub in ("CMD", "..."):
+                if sub.startswith("-") or sub.rstrip(":") in ("CMD", "..."):
                     continue
                 if words[i - 1:i] and words[i - 1].endswith("import"):
                     continue
