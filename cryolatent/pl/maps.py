@@ -26,7 +26,7 @@ def map_views(vol: np.ndarray, title: str | None = None, others: dict | None = N
     return fig
 
 
-def volume(vol: np.ndarray, apix: float = 1.0, threshold: float | None = None, *, title: str = ""):
+def volume(vol: np.ndarray, apix: float | None = None, threshold: float | None = None, *, title: str = ""):
     """Snapshot of a volume: isosurface (3-D ``plot_trisurf``) and three max-projections."""
     plt = pyplot()
     fig = plt.figure(figsize=(12, 3.2))
@@ -37,7 +37,7 @@ def volume(vol: np.ndarray, apix: float = 1.0, threshold: float | None = None, *
         ax3.plot_trisurf(verts[:, 0], verts[:, 1], faces, verts[:, 2], color="lightsteelblue",
                          linewidth=0, antialiased=False, shade=True)
         ax3.set_box_aspect((1, 1, 1))
-        lim = (0, D * apix)
+        lim = (0, D * (apix or 1.0))  # voxels when the pixel size is unknown (the axes are hidden)
         ax3.set(xlim=lim, ylim=lim, zlim=lim)
     else:  # a flat volume, or a threshold outside its range, has no surface
         ax3.text2D(0.5, 0.5, "no surface", ha="center", transform=ax3.transAxes)

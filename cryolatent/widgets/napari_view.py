@@ -25,13 +25,14 @@ def get_viewer(show: bool = True):
     return napari.current_viewer() or napari.Viewer(show=show)
 
 
-def add_volume(viewer, volume: np.ndarray, *, name: str = "volume", apix: float = 1.0, threshold: float | None = None):
+def add_volume(viewer, volume: np.ndarray, *, name: str = "volume", apix: float | None = None,
+               threshold: float | None = None):
     """Add a ``(D, D, D)`` volume, or a ``(T, D, D, D)`` trajectory (a slider over T), as an
     iso-rendered image layer in 3-D; returns the layer."""
     vol = np.asarray(volume, dtype=np.float32)
     if vol.ndim not in (3, 4):
         raise ValueError(f"expected a (D,D,D) volume or (T,D,D,D) stack, got {vol.shape}")
-    scale = (1.0,) * (vol.ndim - 3) + (float(apix),) * 3
+    scale = (1.0,) * (vol.ndim - 3) + (float(apix or 1.0),) * 3  # voxels when the pixel size is unknown
     kwargs = {"name": name, "scale": scale, "rendering": "iso"}
     if threshold is not None:
         kwargs["iso_threshold"] = float(threshold)

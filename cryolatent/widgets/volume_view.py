@@ -27,7 +27,7 @@ class MeshView(PlotlyWidget):
     vertices = Bytes(b"").tag(sync=True)  # float32 (V*3)
     faces = Bytes(b"").tag(sync=True)  # int32 (F*3)
     color = Unicode("#7fa7d9").tag(sync=True)
-    half_width = Float(1.0).tag(sync=True)  # axis range +-, in Å
+    half_width = Float(1.0).tag(sync=True)  # axis range +-, in Å (voxels when the pixel size is unknown)
 
     def set_mesh(self, verts: np.ndarray, faces: np.ndarray, half_width: float | None = None) -> None:
         with self.hold_sync():
