@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -130,9 +131,12 @@ def test_modules_are_small_or_say_why():
 
 @pytest.mark.slow
 def test_each_module_imports_alone_in_a_fresh_interpreter():
-    failed = []
-    for name in MODULES:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def alone(name: str) -> str | None:
         res = subprocess.run([sys.executable, "-c", f"import {name}"], capture_output=True, text=True, cwd=ROOT)
-        if res.returncode:
-            failed.append(f"{name}: {res.stderr.strip().splitlines()[-1]}")
+        return f"{name}: {res.stderr.strip().splitlines()[-1]}" if res.returncode else None
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        failed = [f for f in pool.map(alone, MODULES) if f]
     assert not failed, failed
