@@ -36,10 +36,25 @@ def run_demo(
     ``outdir/analysis/``. Returns a summary dict.
     """
     outdir = Path(outdir)
+    old = None
     if outdir.exists():
         if not force:
             raise InputError("output folder exists; pass --force to replace it", outdir)
-        shutil.rmtree(outdir)
+        old = outdir.with_name(f".{outdir.name}.old-{os.getpid()}")  # kept until the new one is whole
+        os.replace(outdir, old)
+    try:
+        summary = _run(outdir, dataset, epochs, progress)
+    except BaseException:
+        shutil.rmtree(outdir, ignore_errors=True)
+        if old is not None:
+            os.replace(old, outdir)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return summary
+
+
+def _run(outdir: Path, dataset: str, epochs: int, progress: bool) -> dict:
     data = make_simulated(dataset, outdir / "data", progress=progress)
     rec = consensus_map(data / "particles.mrcs", outdir / "consensus.mrc", poses=data / "poses.pkl",
                         ctf=data / "ctf.pkl", progress=progress)

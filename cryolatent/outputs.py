@@ -212,6 +212,15 @@ def atomic_folder(path: str | os.PathLike, force: bool = False) -> Iterator[Path
                 shutil.rmtree(tmp, ignore_errors=True)
 
 
+def save_npz(path: str | os.PathLike, force: bool = False, **arrays) -> Path:
+    """``np.savez`` of ``arrays`` to ``path``, atomically and through memory (see :func:`save_npy`)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **{k: np.asarray(v) for k, v in arrays.items()})
+    with atomic_path(path, force) as tmp:
+        tmp.write_bytes(buffer.getbuffer())
+    return Path(path)
+
+
 def save_npy(path: str | os.PathLike, array, force: bool = False) -> Path:
     """``np.save`` ``array`` to ``path`` atomically (no pickled objects), through memory: numpy
     writes a real file with C stdio and can lose a failed write (a full disk) without a word."""

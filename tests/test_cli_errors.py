@@ -91,3 +91,21 @@ def test_atomic_writes_remove_the_folders_they_made_on_failure(tmp_path):
     with atomic_path(target) as tmp:
         tmp.write_text("whole")
     assert target.read_text() == "whole"
+
+
+def test_a_failed_demo_with_force_leaves_the_old_output(tmp_path, monkeypatch):
+    from cryolatent import demo
+
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / "earlier.txt").write_text("an earlier demo")
+
+    def fails(outdir, *args):
+        (outdir / "data").mkdir(parents=True)
+        raise KeyboardInterrupt  # Ctrl-C halfway
+
+    monkeypatch.setattr(demo, "_run", fails)
+    with pytest.raises(KeyboardInterrupt):
+        demo.run_demo(out, force=True, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
+    assert sorted(p.name for p in out.iterdir()) == ["earlier.txt"]

@@ -26,6 +26,7 @@ from cryolatent.datasets.simulate import SimulationConfig, simulate_particles
 from cryolatent.errors import InputError
 from cryolatent.forward.geometry import matrix_to_euler_relion
 from cryolatent.io import cs as cs_io
+from cryolatent.outputs import save_npy
 
 PER_MICROGRAPH = 50
 
@@ -60,7 +61,7 @@ def _write_stacks(root: Path, images: np.ndarray, apix: float, name) -> tuple[li
 
 def _write_truth(root: Path, sim: dict) -> None:
     (root / "truth").mkdir(exist_ok=True)
-    np.save(root / "truth" / "labels.npy", sim["label"])
+    save_npy(root / "truth" / "labels.npy", sim["label"], force=True)
     clio.write_poses_pkl(root / "truth" / "poses.pkl", sim["rots"], sim["trans"], force=True)
     clio.write_ctf_pkl(root / "truth" / "ctf.pkl", sim["ctf"], force=True)
 
@@ -138,7 +139,6 @@ def cryosparc_job(root: str | os.PathLike, n: int = 300, box: int = 96, apix: fl
     rec["location/center_x_frac"], rec["location/center_y_frac"] = rng.uniform(0, 1, n), rng.uniform(0, 1, n)
     cs = root / "J42" / "J42_particles.cs"
     cs.parent.mkdir(parents=True, exist_ok=True)
-    with open(cs, "wb") as f:
-        np.save(f, rec)
+    save_npy(cs, rec, force=True)  # a .cs is a .npy of structured records
     _write_truth(root, sim)
     return cs

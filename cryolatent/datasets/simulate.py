@@ -28,6 +28,7 @@ from cryolatent.errors import InputError
 from cryolatent.forward.geometry import random_rotations
 from cryolatent.forward.lattice import image_lattice
 from cryolatent.forward.projection import form_images, project_volume
+from cryolatent.outputs import save_npy, save_npz
 
 
 @dataclass
@@ -288,8 +289,8 @@ def simulate_dataset(
         stack = clio.load_dataset(tmp / "particles.mrcs", poses=tmp / "poses.pkl", ctf=tmp / "ctf.pkl")
         clio.write_star(tmp / "particles.star", stack, stack_path="particles.mrcs")
         stack.close()
-        np.save(tmp / "labels.npy", sim["label"])
-        np.savez(tmp / "ground_truth.npz", t=sim["t"], state=sim["state"], label=sim["label"])
+        save_npy(tmp / "labels.npy", sim["label"])
+        save_npz(tmp / "ground_truth.npz", t=sim["t"], state=sim["state"], label=sim["label"])
         (tmp / "gt_volumes").mkdir()
         rows = ["volume,file," + ",".join(sim["gt_params"])]
         for i, vol in enumerate(sim["gt_volumes"]):
