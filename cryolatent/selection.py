@@ -21,6 +21,8 @@ import numpy as np
 
 from cryolatent._version import __version__
 from cryolatent.errors import InputError
+from cryolatent.io import load_index, pixel_size, write_cs, write_index_pkl, write_mrcs, write_star
+from cryolatent.outputs import atomic_path, atomic_paths
 
 if TYPE_CHECKING:  # pragma: no cover
     from cryolatent.latent import LatentSet
@@ -60,7 +62,6 @@ class Selection:
     fingerprint
         :func:`fingerprint` of the LatentSet's original indices, when known.
     """
-
     def __init__(self, indices, n: int, name: str = "selection", fingerprint: str | None = None):
         arr = np.asarray(indices)
         if arr.dtype == bool:
@@ -119,8 +120,6 @@ class Selection:
     @classmethod
     def from_index_file(cls, path: str | os.PathLike, ls: "LatentSet", name: str | None = None) -> "Selection":
         """Particles whose ORIGINAL indices are listed in a cryoDRGN index file."""
-        from cryolatent.io import load_index
-
         orig = load_index(path)
         return cls.from_orig_index(ls, orig, name or Path(path).stem, source=path)
 
@@ -217,8 +216,6 @@ class Selection:
     # ---- saving ----------------------------------------------------------
     def save(self, path: str | os.PathLike, force: bool = False) -> Path:
         """Write as JSON (name, n, fingerprint, positions)."""
-        from cryolatent.outputs import atomic_path
-
         doc = {"format": "cryolatent.Selection", "version": __version__, "name": self.name,
                "n": self.n, "fingerprint": self.fingerprint, "indices": self.indices.tolist()}
         with atomic_path(path, force) as tmp:
@@ -265,9 +262,6 @@ class Selection:
         list of Path
             The files written.
         """
-        from cryolatent.io import write_index_pkl
-        from cryolatent.outputs import atomic_paths
-
         path = Path(path)
         self._nonempty(path)
         inv = self.invert()
@@ -294,8 +288,6 @@ class Selection:
         """Write the selected particles' ``.star`` (images referenced in their stacks, by paths relative
         to ``names_relative_to`` (default: the output's folder), or in ``stack_path`` when written there
         by :meth:`write_mrcs`)."""
-        from cryolatent.io import write_star
-
         self._nonempty(path)
         write_star(path, self.subset_stack(ls, particles), force=force, stack_path=stack_path,
                    names_relative_to=names_relative_to)
@@ -303,8 +295,6 @@ class Selection:
 
     def write_cs(self, ls: "LatentSet", path: str | os.PathLike, *, particles=None, force: bool = False) -> Path:
         """Write the selected particles' cryoSPARC ``.cs``."""
-        from cryolatent.io import write_cs
-
         self._nonempty(path)
         write_cs(path, self.subset_stack(ls, particles), force=force)
         return Path(path)
@@ -313,8 +303,6 @@ class Selection:
                    chunk_size: int = 1000) -> Path:
         """Write the selected particles' images to a new ``.mrcs`` stack (streamed); its header has
         the particles' pixel size (:func:`cryolatent.io.pixel_size`), or voxel size 0 when unknown."""
-        from cryolatent.io import pixel_size, write_mrcs
-
         self._nonempty(path)
         stack = self.subset_stack(ls, particles)
         write_mrcs(path, stack.iter_chunks(chunk_size), apix=pixel_size(stack), force=force, n_images=len(stack))
@@ -334,8 +322,6 @@ def save_selections(selections: Iterable[Selection], folder: str | os.PathLike, 
     list of Path
         The files written.
     """
-    from cryolatent.outputs import atomic_paths
-
     paths: dict[Path, Selection] = {}
     for sel in selections:
         path = Path(folder) / (re.sub(r"[^\w.-]+", "_", sel.name) + ".json")
