@@ -6,7 +6,8 @@
 2. runs ``cryodrgn train_vae`` (external program, ``bench/.venv-cryodrgn``) on the project's
    preprocessed stack with ``--ind keep.pkl`` for one epoch;
 3. checks that cryoDRGN trained on exactly those particles (its ``z.pkl`` has one row per
-   kept particle) and records the result in ``bench/RESULTS.md`` (unless ``--no-results``).
+   kept particle), that ``cl.LatentSet.from_cryodrgn`` opens the run with the same original
+   indices, and records the result in ``bench/RESULTS.md`` (unless ``--no-results``).
 
 cryoDRGN is never imported: it only runs as a subprocess.
 
@@ -64,9 +65,13 @@ def main(argv=None) -> int:
     z = load_pkl(z_files[-1])  # the restricted unpickler: arrays only
     filtered = re.findall(r"[Ff]iltered .*? (\d+) particles", log)
     ok = len(z) == len(keep)
+    back = cl.LatentSet.from_cryodrgn(out)  # and cryolatent opens cryoDRGN's run, indices intact
+    same = np.array_equal(back.obs["orig_index"].to_numpy(), keep.orig_index(ls))
+    ok = ok and same
     line = (f"`cryodrgn train_vae ... --ind keep.pkl` on a project's preprocessed stack: trained on {len(z)} "
-            f"particles, the {len(keep)} kept of {len(ls)} ({'as expected' if ok else 'MISMATCH'}"
-            f"{'; its log: filtered to ' + filtered[-1] if filtered else ''}).")
+            f"particles, the {len(keep)} kept of {len(ls)} ({'as expected' if len(z) == len(keep) else 'MISMATCH'}"
+            f"{'; its log: filtered to ' + filtered[-1] if filtered else ''}). `cl.LatentSet.from_cryodrgn` opens "
+            f"that run with the same original indices: {'yes' if same else 'NO'}.")
     print(line)
     if not args.no_results:
         results = BENCH / "RESULTS.md"

@@ -27,6 +27,8 @@ import pandas as pd
 from cryolatent._version import __version__
 from cryolatent.errors import InputError
 from cryolatent.forward.geometry import matrix_to_euler_relion
+from cryolatent.io.cryodrgn import read_cryodrgn_run
+from cryolatent.io.dataset import load_dataset
 from cryolatent.training.config import TrainConfig
 from cryolatent.training.run import CONFIG_NAME, DATA_PATHS, Run
 
@@ -137,6 +139,37 @@ class LatentSet:
             raise ValueError(f"no {where}[{key!r}] in this LatentSet: {hint}")
 
     # ---- from a run ----------------------------------------------------
+    @classmethod
+    def from_cryodrgn(cls, folder: str | os.PathLike, epoch: int | None = None, particles=None,
+                      datadir: str | os.PathLike | None = None) -> "LatentSet":
+        """Open the latent means of a cryoDRGN ``train_vae`` run, with the covariates of its particles.
+
+        The particles, poses, CTF and index file come from the run's ``config.yaml`` (or give
+        ``particles``, a file or an opened stack, and ``datadir``); indices stay original indices,
+        so selections export as for cryolatent's own runs. Volumes are not decoded from cryoDRGN
+        weights: use ``cryodrgn eval_vol`` at the points you pick.
+        """
+        z, data = read_cryodrgn_run(folder, epoch)
+        stack = particles if particles is not None and not isinstance(particles, (str, os.PathLike)) else None
+        if stack is None:
+            source = particles or data["particles"]
+            try:
+                stack = load_dataset(source, poses=None if particles else data["poses"],
+                                     ctf=None if particles else data["ctf"], ind=data["ind"],
+                                     datadir=datadir or data["datadir"])
+            except (InputError, OSError) as exc:
+                warnings.warn(f"particles of the cryoDRGN run not loaded, so no covariates: {exc}", stacklevel=2)
+        obs = None
+        if stack is not None:
+            if len(stack) != len(z):
+                raise InputError(f"has {len(z)} latent rows but the particles ({stack.source}) have {len(stack)}",
+                                 data["z"])
+            obs = covariates(stack)
+        ls = cls(z, obs, outdir=Path(folder))
+        ls.stack = stack
+        ls.uns["cryodrgn"] = jsonable({"folder": os.fspath(Path(folder).resolve()), "data": data})
+        return ls
+
     @classmethod
     def from_run(cls, outdir: str | os.PathLike, particles=None) -> "LatentSet":
         """Open the latent means of a training run, with particle covariates.
