@@ -328,3 +328,61 @@ def test_synthetic_state_volumes_differ():
     a = s.volume_at(int(np.argmin(s.embeddings["z"][:, 0])))
     b = s.volume_at(int(np.argmax(s.embeddings["z"][:, 0])))
     assert a.shape == (32, 32, 32) and not np.allclose(a, b)
+
+
+def test_selection_modes_give_the_selection_algebra(grid_state):
+    s = grid_state
+    a, b = np.arange(0, 20), np.arange(10, 30)
+    for mode, want in [("replace", b), ("add", np.union1d(a, b)), ("subtract", np.setdiff1d(a, b)),
+                       ("intersect", np.intersect1d(a, b))]:
+        s.select_indices(a)
+        s.select_indices(b, mode=mode, kind="box")
+        np.testing.assert_array_equal(s.selection.indices, want, err_msg=mode)
+    # mode=None follows select_mode (the panel's mode buttons); an unknown mode is refused
+    s.select_indices(a)
+    s.select_mode = "subtract"
+    s.select_indices(b, mode=None)
+    np.testing.assert_array_equal(s.selection.indices, np.arange(10))
+    with pytest.raises(Exception):
+        s.select_mode = "xor"
+    assert s.select_mode == "subtract"
+
+
+def test_add_mode_builds_a_union_of_regions(grid_state):
+    s = grid_state
+    s.select_mode = "add"
+    x, y = s.xy.T
+    boxes = [(x.min(), np.percentile(x, 20), y.min(), np.percentile(y, 20)),
+             (np.percentile(x, 60), x.max(), np.percentile(y, 50), y.max()),
+             (np.percentile(x, 30), np.percentile(x, 40), y.min(), y.max())]
+    want = np.zeros(s.n, bool)
+    for x0, x1, y0, y1 in boxes:
+        s.select_box(x0, x1, y0, y1, mode=None)
+        want |= (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+        np.testing.assert_array_equal(s.selection.mask, want)
+    assert 0 < want.sum() < s.n
+
+
+def test_undo_restores_exactly_the_previous_selection_and_is_bounded(grid_state):
+    from cryolatent.widgets.state import UNDO_DEPTH
+
+    s = grid_state
+    assert s.n_undo == 0 and not s.undo() and s.message_level == "warning"
+    s.select_indices([1, 2, 3])
+    s.select_indices([3, 4], mode="add")
+    s.clear_selection()
+    s.select_indices([7], mode="add")
+    seen = []
+    while s.n_undo:
+        assert s.undo()
+        seen.append(None if s.selection is None else s.selection.indices.tolist())
+    assert seen == [None, [1, 2, 3, 4], [1, 2, 3], None]
+    assert s.selection is None
+    # redo-free: a new selection after undo starts a new history; the history is bounded
+    for i in range(UNDO_DEPTH + 20):
+        s.select_indices([i])
+    assert s.n_undo == UNDO_DEPTH
+    for _ in range(UNDO_DEPTH):
+        assert s.undo()
+    np.testing.assert_array_equal(s.selection.indices, [19])
+    assert not s.undo() and s.selection.indices.tolist() == [19]

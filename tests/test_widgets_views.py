@@ -197,10 +197,13 @@ def test_panel_controls_drive_state(state, tmp_path):
     assert state.y_dim == 3 and p.scatter.y_label == "pca[3]"
     p.colour.value = "density"
     assert p.scatter.color_kind == "continuous"
-    p.dragmode.value = "select"
-    assert p.scatter.dragmode == "select"
-    p.scatter.dragmode = "lasso"  # e.g. from the plotly modebar
-    assert p.dragmode.value == "lasso"
+    # tool, selection mode and undo are the scatter's toolbar (in the page); they map to the state
+    assert not hasattr(p, "dragmode") and p.scatter.dragmode == "lasso"
+    p.scatter.select_mode = "add"  # the page's "add" button
+    assert state.select_mode == "add"
+    state.select_mode = "intersect"
+    assert p.scatter.select_mode == "intersect"
+    state.select_mode = "replace"
 
     p.clusters.value = (0, 2)
     _click(_button(p, "select"))
@@ -250,3 +253,33 @@ def test_panel_controls_drive_state(state, tmp_path):
     p.comb_a.value = p.comb_b.value = None
     _click(_button(p, "combine"))
     assert p.state.message_level == "warning"
+
+
+def test_gestures_carry_their_mode_and_undo(state, sent, tmp_path):
+    log = tmp_path / "log.jsonl"
+    view = ScatterView(state, log_path=log)
+    a, b = np.arange(0, 40), np.arange(30, 60)
+    _msg(view, "box", 1, a)
+    view.select_mode = "add"  # the toolbar's mode: gestures without a mode of their own use it
+    _msg(view, "lasso", 2, b)
+    np.testing.assert_array_equal(state.selection.indices, np.arange(60))
+    assert view.n_undo == state.n_undo == 2
+    # the mode the gesture was drawn in wins over a mode change Python has not seen yet
+    _msg(view, "box", 3, np.arange(50, 60), mode="subtract")
+    np.testing.assert_array_equal(state.selection.indices, np.arange(50))
+    _msg(view, "box", 4, np.arange(45, 200), mode="intersect")
+    np.testing.assert_array_equal(state.selection.indices, np.arange(45, 50))
+    _msg(view, "undo", 5, [])
+    np.testing.assert_array_equal(state.selection.indices, np.arange(50))
+    np.testing.assert_array_equal(view.selectedpoints, np.arange(50))
+    _msg(view, "undo", 6, [])
+    _msg(view, "undo", 7, [])
+    np.testing.assert_array_equal(state.selection.indices, a)
+    _msg(view, "box", 8, [1], mode="sideways")  # refused, acked with the error, selection kept
+    acks = [c for w, c, _ in sent if w is view and c.get("type") == "ack"]
+    assert [x["seq"] for x in acks] == list(range(1, 9)) and acks[-1]["error"] and not acks[-2]["error"]
+    np.testing.assert_array_equal(state.selection.indices, a)
+    modes = [json.loads(line).get("mode") for line in log.read_text().splitlines()[1:]]
+    assert modes[:4] == [None, None, "subtract", "intersect"]
+    view.select_mode = "nonsense"  # a bad value from the page becomes a message, the state keeps its mode
+    assert state.select_mode == "add" and state.message_level == "error"

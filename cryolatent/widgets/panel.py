@@ -1,7 +1,10 @@
 """LatentPanel: scatter + volume + selection/filter/export controls over one PanelState.
 
 Every control only reads or writes ``panel.state``; nothing here holds state of
-its own, so ``panel.state`` is what tests and notebooks script.
+its own, so ``panel.state`` is what tests and notebooks script. The tool (box,
+lasso, zoom, pan), selection mode (new/add/subtract/intersect -> ``state.select_mode``)
+and undo (``state.undo``) are the scatter's own toolbar, so they act in the page at
+once even while the kernel decodes a volume.
 """
 
 from __future__ import annotations
@@ -18,11 +21,10 @@ from ipywidgets import (
     Layout,
     SelectMultiple,
     Text,
-    ToggleButtons,
     VBox,
 )
 
-from cryolatent.widgets.scatter import DRAGMODES, ScatterView
+from cryolatent.widgets.scatter import ScatterView
 from cryolatent.widgets.state import COMBINE_OPS, EXPORT_KINDS, PanelState
 from cryolatent.widgets.volume_view import VolumeView
 
@@ -51,14 +53,11 @@ class LatentPanel(VBox):
         self.x_dim = Dropdown(description="x", layout=_w(80), style=_INITIAL)
         self.y_dim = Dropdown(description="y", layout=_w(80), style=_INITIAL)
         self.colour = Dropdown(options=s.colour_options, value=s.colour_by, description="colour", layout=_w(200), style=_INITIAL)
-        self.dragmode = ToggleButtons(options=list(DRAGMODES), value=self.scatter.dragmode, style={"button_width": "62px"})
         self._sync_dims()
         self.embedding.observe(lambda c: c["new"] != s.embedding and s.set_axes(c["new"], 0, 1), names="value")
         self.x_dim.observe(lambda c: c["new"] not in (None, s.x_dim) and setattr(s, "x_dim", c["new"]), names="value")
         self.y_dim.observe(lambda c: c["new"] not in (None, s.y_dim) and setattr(s, "y_dim", c["new"]), names="value")
         self.colour.observe(lambda c: setattr(s, "colour_by", c["new"]), names="value")
-        self.dragmode.observe(lambda c: setattr(self.scatter, "dragmode", c["new"]), names="value")
-        self.scatter.observe(lambda c: setattr(self.dragmode, "value", c["new"]), names="dragmode")
         s.observe(lambda _: self._sync_dims(), names=["embedding", "x_dim", "y_dim"])
 
         # --- selection tools
@@ -110,7 +109,7 @@ class LatentPanel(VBox):
         self._sync_named()
 
         rows = [
-            HBox([self.embedding, self.x_dim, self.y_dim, self.colour, self.dragmode]),
+            HBox([self.embedding, self.x_dim, self.y_dim, self.colour]),
             HBox([self.scatter, self.volume]),
             HBox([self.clusters, VBox([b_clusters, b_invert, b_clear]),
                   VBox([HBox([self.sel_name, b_save]), HBox([self.named, b_use]),

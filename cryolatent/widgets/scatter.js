@@ -3,6 +3,10 @@
 // the kernel for it once ({type: "need_plotly"}) and defines window.Plotly.
 // Gestures (box, lasso, click, deselect) go to Python as custom messages with the
 // point indices in a binary Int32Array buffer; Python acks each one by seq.
+// The scatter's toolbar (tool, selection mode, undo) acts in the page at once and
+// tells Python afterwards, so it works while the kernel is busy. plotly's own
+// selection outlines are removed once a gesture is taken (editable outlines would
+// catch the next drag or click); the kept points are drawn from `selected`.
 
 const PLOTLY_PROMISE = "__cryolatentPlotly";
 
@@ -85,9 +89,12 @@ function scatterTraces(model) {
   const x = f32(model.get("x"));
   const y = f32(model.get("y"));
   const sel = model.get("has_selection") ? Array.from(i32(model.get("selected"))) : null;
+  const marker = markerFor(model);
+  // plotly draws `selectedpoints: []` as "no selection" (all at full colour): dim all instead
+  if (sel && sel.length === 0) marker.opacity = 0.12;
   const main = {
-    type: "scattergl", mode: "markers", x, y, marker: markerFor(model),
-    selectedpoints: sel, unselected: { marker: { opacity: 0.12 } },
+    type: "scattergl", mode: "markers", x, y, marker,
+    selectedpoints: sel && sel.length ? sel : null, unselected: { marker: { opacity: 0.12 } },
     hovertemplate: "%{pointIndex}<extra></extra>", name: "particles", showlegend: false,
   };
   const p = model.get("point");
@@ -107,8 +114,62 @@ function scatterLayout(model) {
     xaxis: { title: { text: model.get("x_label") }, zeroline: false },
     yaxis: { title: { text: model.get("y_label") }, zeroline: false },
     dragmode: model.get("dragmode"), clickmode: "event", hovermode: "closest",
-    uirevision: model.get("uirevision"),
+    uirevision: model.get("uirevision"), selections: [],
   };
+}
+
+const TOOLS = [["select", "box"], ["lasso", "lasso"], ["zoom", "zoom"], ["pan", "pan"]];
+const MODES = [["replace", "new"], ["add", "add"], ["subtract", "subtract"], ["intersect", "intersect"]];
+const TIPS = {
+  replace: "a box or lasso replaces the selection", add: "a box or lasso adds its points (several regions)",
+  subtract: "a box or lasso removes its points", intersect: "a box or lasso keeps only its points of the selection",
+};
+
+// Toolbar: tool and mode buttons act on the page's model at once (no kernel round trip).
+function toolbar(model, onTool, onUndo) {
+  const bar = document.createElement("div");
+  bar.className = "cl-toolbar";
+  bar.style.cssText = "display:flex;gap:4px;align-items:center;flex-wrap:wrap;margin:2px 0 4px;font-size:12px";
+  const buttons = [];
+  const group = (label, items, key, act) => {
+    const g = document.createElement("span");
+    g.style.cssText = "display:inline-flex;gap:1px;margin-right:8px;align-items:center";
+    g.append(Object.assign(document.createElement("span"), { textContent: label, style: "margin-right:3px;color:#555" }));
+    for (const [value, text] of items) {
+      const b = document.createElement("button");
+      b.textContent = text;
+      b.dataset[key] = value;
+      b.title = TIPS[value] || `${text} tool`;
+      b.style.cssText = "padding:1px 7px;border:1px solid #bbb;border-radius:3px;cursor:pointer;font-size:12px";
+      b.addEventListener("click", (ev) => { ev.preventDefault(); act(value); });
+      buttons.push(b);
+      g.append(b);
+    }
+    bar.append(g);
+  };
+  group("tool", TOOLS, "tool", onTool);
+  group("mode", MODES, "mode", (m) => { model.set("select_mode", m); model.save_changes(); show(); });
+  const undo = document.createElement("button");
+  undo.textContent = "undo";
+  undo.className = "cl-undo";
+  undo.title = "restore the previous selection";
+  undo.style.cssText = "padding:1px 7px;border:1px solid #bbb;border-radius:3px;cursor:pointer;font-size:12px";
+  undo.addEventListener("click", (ev) => { ev.preventDefault(); onUndo(); });
+  bar.append(undo);
+  const show = () => {
+    for (const b of buttons) {
+      const on = b.dataset.tool ? b.dataset.tool === model.get("dragmode") : b.dataset.mode === model.get("select_mode");
+      b.classList.toggle("cl-active", on);
+      b.style.background = on ? "#2b5a8a" : "#f4f4f4";
+      b.style.color = on ? "#fff" : "#222";
+    }
+    undo.disabled = model.get("n_undo") <= 0;
+    undo.style.opacity = undo.disabled ? 0.5 : 1;
+    bar.dataset.tool = model.get("dragmode");
+    bar.dataset.mode = model.get("select_mode");
+  };
+  show();
+  return { bar, show };
 }
 
 function renderScatter({ model, el }) {
@@ -117,7 +178,17 @@ function renderScatter({ model, el }) {
   gd.className = "cl-plot";
   const status = document.createElement("div");
   status.className = "cl-status";
-  el.append(gd, status);
+  // a tool press sets plotly's dragmode here and now (unless a drag is still being
+  // taken: then as soon as it is), and the model, which tells Python afterwards
+  const setTool = (mode) => {
+    if (model.get("dragmode") !== mode) { model.set("dragmode", mode); model.save_changes(); }
+    if (Plotly && gd._fullLayout && !busy() && gd._fullLayout.dragmode !== mode) {
+      Plotly.relayout(gd, { dragmode: mode });
+    }
+    tools.show();
+  };
+  const tools = toolbar(model, setTool, () => send("undo", []));
+  el.append(tools.bar, gd, status);
   const view = Math.random().toString(36).slice(2);
   const counts = { sent: 0, acked: 0, errors: 0 };
   let seq = 0;
@@ -125,6 +196,7 @@ function renderScatter({ model, el }) {
   let dragging = false;
   let pending = false;
   let busy = () => dragging;
+  let redrawing = 0; // plotly may emit plotly_deselect when our redraw drops its outline: not the user's
 
   const showStatus = () => {
     status.dataset.sent = counts.sent;
@@ -139,25 +211,42 @@ function renderScatter({ model, el }) {
     counts.sent += 1;
     showStatus();
     const buf = Int32Array.from(indices);
+    const mode = model.get("select_mode");
     // WidgetModel.send(content, callbacks, buffers)
-    model.send({ type: "select", kind, seq, view, n: buf.length, ...extra }, undefined, [buf.buffer]);
+    model.send({ type: "select", kind, seq, view, mode, n: buf.length, ...extra }, undefined, [buf.buffer]);
   };
 
   // State pushed from Python never redraws while a gesture is in progress (that would
   // cancel it); it is applied once the gesture is done. Data-only changes keep the
   // current layout object, so the dragmode and zoom the user set stay as they are.
-  const config = { displaylogo: false, responsive: false };
+  // editSelection: false: plotly's outlines are not edit handles (they are removed anyway).
+  const config = { displaylogo: false, responsive: false, editSelection: false };
   const dirty = { data: false, layout: false, dragmode: false };
+  // plotly keeps the outline of the last box/lasso in layout.selections, and react keeps
+  // it too (it is a user edit, kept under uirevision): remove it by relayout, then put
+  // back the panel's selectedpoints (that relayout re-selects the outline's points).
+  // Left in place, a drag or click inside it would move or catch it instead of selecting.
+  const dropOutlines = () => {
+    if (!(gd.layout && gd.layout.selections && gd.layout.selections.length)) return undefined;
+    const sp = scatterTraces(model)[0].selectedpoints;
+    return Plotly.relayout(gd, { selections: [] }).then(() => Plotly.restyle(gd, { selectedpoints: [sp] }, [0]));
+  };
   const flush = () => {
     if (!Plotly) return;
     if (busy()) { pending = true; return; }
     pending = false;
+    let layout = null;
     if (dirty.layout) {
-      const layout = scatterLayout(model);
+      layout = scatterLayout(model);
       if (!dirty.dragmode && gd._fullLayout) layout.dragmode = gd._fullLayout.dragmode;
-      Plotly.react(gd, scatterTraces(model), layout, config);
     } else if (dirty.data) {
-      Plotly.react(gd, scatterTraces(model), gd.layout, config);
+      layout = { ...gd.layout, selections: [] };
+      if (dirty.dragmode) layout.dragmode = model.get("dragmode");
+    }
+    if (layout) {
+      redrawing += 1;
+      Promise.resolve(Plotly.react(gd, scatterTraces(model), layout, config))
+        .then(dropOutlines).finally(() => { redrawing -= 1; });
     }
     if (dirty.dragmode && !dirty.layout && gd._fullLayout.dragmode !== model.get("dragmode")) {
       Plotly.relayout(gd, { dragmode: model.get("dragmode") });
@@ -180,7 +269,9 @@ function renderScatter({ model, el }) {
     handlers[k] = mark("data");
   }
   for (const k of ["width", "height", "title", "x_label", "y_label", "uirevision"]) handlers[k] = mark("layout");
-  handlers.dragmode = mark("dragmode");
+  handlers.dragmode = () => { tools.show(); mark("dragmode")(); };
+  handlers.select_mode = () => tools.show();
+  handlers.n_undo = () => tools.show();
   for (const [k, h] of Object.entries(handlers)) model.on(`change:${k}`, h);
 
   // plotly emits plotly_selected some time after mouseup (asynchronously with
@@ -220,23 +311,25 @@ function renderScatter({ model, el }) {
     gd.on("plotly_selected", (ev) => {
       if (!ev || armed <= 0 || !(ev.range || ev.lassoPoints)) return; // not from a drag
       armed -= 1;
-      if (armed === 0 && pending) setTimeout(flush, 0);
       const idx = ev.points.filter((p) => p.curveNumber === 0).map((p) => p.pointIndex);
       const kind = ev.lassoPoints ? "lasso" : "box";
       const extra = ev.lassoPoints
         ? { lasso: { x: Array.from(ev.lassoPoints.x), y: Array.from(ev.lassoPoints.y) } }
         : ev.range ? { range: { x: Array.from(ev.range.x), y: Array.from(ev.range.y) } } : {};
       send(kind, idx, extra);
+      dirty.data = true; // redraw without plotly's outline once every drag is in
+      if (armed === 0) setTimeout(flush, 0); else pending = true;
     });
     gd.on("plotly_click", (ev) => {
       const p = ev && ev.points && ev.points.find((q) => q.curveNumber === 0);
       if (p) send("click", [p.pointIndex]);
     });
-    gd.on("plotly_deselect", () => send("deselect", []));
+    gd.on("plotly_deselect", () => { if (!redrawing) send("deselect", []); });
     gd.on("plotly_relayout", (ev) => {
       if (ev && ev.dragmode && ev.dragmode !== model.get("dragmode")) {
         model.set("dragmode", ev.dragmode);
         model.save_changes();
+        tools.show();
       }
     });
     el.dataset.ready = "1";

@@ -6,6 +6,13 @@ kernel is busy, so quick successive box selections get lost. Here each gesture
 is its own custom message (indices in a binary Int32 buffer), handled in order
 and acknowledged by ``seq``; state flows back through binary traits.
 
+The tool (box, lasso, zoom, pan), the selection mode (new, add, subtract,
+intersect) and undo are buttons of the widget's own toolbar: a press takes effect
+in the page at once, even while the kernel is busy, and Python is told afterwards
+(``dragmode``, ``select_mode``); each gesture carries the mode it was drawn in.
+plotly's own selection outlines are cleared once a gesture is taken (the panel
+shows the kept points itself), so no later drag or click lands on an old outline.
+
 plotly.js is the copy bundled with the plotly Python package, sent to the page
 once on request, so the widget works offline.
 """
@@ -22,7 +29,7 @@ import anywidget
 import numpy as np
 from traitlets import Bool, Bytes, Float, Int, List, Unicode
 
-from cryolatent.widgets.state import NONE, PanelState
+from cryolatent.widgets.state import NONE, SELECT_MODES, PanelState
 
 _JS = Path(__file__).with_name("scatter.js")
 DRAGMODES = ("zoom", "pan", "select", "lasso")
@@ -96,7 +103,9 @@ class ScatterView(PlotlyWidget):
     selected = Bytes(b"").tag(sync=True)  # int32 positions
     has_selection = Bool(False).tag(sync=True)
     point = Int(-1).tag(sync=True)
-    dragmode = Unicode("lasso").tag(sync=True)
+    dragmode = Unicode("lasso").tag(sync=True)  # set by the toolbar in the page, or from Python
+    select_mode = Unicode("replace").tag(sync=True)  # one of SELECT_MODES; mirrors state.select_mode
+    n_undo = Int(0).tag(sync=True)  # mirrors state.n_undo (the undo button is disabled at 0)
     marker_size = Float(3.0).tag(sync=True)
     x_label = Unicode("").tag(sync=True)
     y_label = Unicode("").tag(sync=True)
@@ -117,6 +126,16 @@ class ScatterView(PlotlyWidget):
         state.observe(lambda _: (self._push_colour(), self._log_view()), names=["colour_by"])
         state.observe(lambda _: self._push_selection(), names=["selection", "filters"])
         state.observe(lambda c: setattr(self, "point", c["new"]), names=["current_point"])
+        self.select_mode, self.n_undo = state.select_mode, state.n_undo
+        state.observe(lambda c: setattr(self, "select_mode", c["new"]), names=["select_mode"])
+        state.observe(lambda c: setattr(self, "n_undo", c["new"]), names=["n_undo"])
+        self.observe(self._mode_from_page, names=["select_mode"])
+
+    def _mode_from_page(self, change) -> None:
+        if change["new"] in SELECT_MODES:
+            self.state.select_mode = change["new"]
+        else:
+            self.state.error(f"unknown selection mode {change['new']!r}; options: {SELECT_MODES}")
 
     # ------------------------------------------------------------ state -> view
     @property
@@ -161,12 +180,15 @@ class ScatterView(PlotlyWidget):
         error = ""
         try:
             if kind in ("box", "lasso"):
-                self.state.select_indices(idx, kind=kind)
+                mode = content.get("mode") or self.state.select_mode  # the mode it was drawn in
+                self.state.select_indices(idx, mode=mode, kind=kind)
             elif kind == "click":
                 if idx.size:
                     self.state.set_point(int(idx[0]))
             elif kind == "deselect":
                 self.state.clear_selection()
+            elif kind == "undo":
+                self.state.undo()
             else:
                 raise ValueError(f"unknown gesture {kind!r}")
         except Exception as exc:  # report in the panel and to the page; keep acking
@@ -209,6 +231,7 @@ class ScatterView(PlotlyWidget):
             "seq": content.get("seq"),
             "view": content.get("view"),
             "kind": content.get("kind"),
+            "mode": content.get("mode"),
             "n": int(idx.size),
             "n_header": content.get("n"),
             "indices": idx.tolist(),

@@ -7,6 +7,10 @@ Selection JSON, exports), volumes come from a cached
 :class:`~cryolatent.volumes.Decoder`. The views only translate between this
 model and the browser. Selections are of *positions* (rows ``0..N-1``);
 ``index`` (``obs["orig_index"]``) gives the particle indices exports write.
+
+This module is long because it is the panel's one model: axes and colour,
+selection with its modes and undo history, filters, volumes, export and
+persistence, each short, kept together so the views stay thin.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ NONE = "none"
 COMBINE_OPS = ("union", "intersection", "difference")  # the Selection methods the panel offers
 _MODES = {"replace": None, "add": "union", "union": "union", "subtract": "difference",
           "difference": "difference", "intersect": "intersection", "intersection": "intersection"}
+SELECT_MODES = ("replace", "add", "subtract", "intersect")  # what the panel's mode buttons offer
+UNDO_DEPTH = 50  # previous selections kept for undo
 EXPORT_KINDS = ("ind", "star", "cs", "mrcs")
 CURRENT = "current"  # reserved name: the kept particles in a saved selections folder
 
@@ -74,6 +80,8 @@ class PanelState(HasTraits):
     message = Unicode("")
     message_level = Unicode("info")  # info | warning | error
     history = List()  # short log of gestures: dicts {"kind", "n"}
+    select_mode = Unicode("replace")  # how box/lasso gestures combine with the selection (SELECT_MODES)
+    n_undo = Int(0)  # previous selections that undo() can restore
 
     def __init__(self, ls: LatentSet, decoder: Decoder | Callable | None = None, *, basis: str | None = None,
                  exporter: Callable | None = None, apix: float | None = None, cache_size: int = 32):
@@ -97,6 +105,8 @@ class PanelState(HasTraits):
         known = apix or (decoder.apix if decoder is not None else None)
         self.apix = float(known or 1.0)  # the views' scale: voxels when the pixel size is unknown
         self.exporter = exporter or self._write
+        self._undo: list[Selection | None] = []  # previous selections, oldest first (at most UNDO_DEPTH)
+        self._undoing = False
         self._density: dict[str, np.ndarray] = {}
         self._filter_cache: tuple[tuple, np.ndarray] | None = None
         first = basis or ("umap" if "umap" in self.embeddings else next(iter(self.embeddings)))
@@ -113,6 +123,12 @@ class PanelState(HasTraits):
         options = list(self.embeddings) if name == "embedding" else self.colour_options
         if proposal["value"] not in options:
             raise ValueError(f"{name} cannot be {proposal['value']!r}; options: {options}")
+        return proposal["value"]
+
+    @validate("select_mode")
+    def _check_mode(self, proposal):
+        if proposal["value"] not in _MODES:
+            raise ValueError(f"select_mode must be one of {SELECT_MODES}, got {proposal['value']!r}")
         return proposal["value"]
 
     @validate("x_dim", "y_dim")
@@ -174,8 +190,9 @@ class PanelState(HasTraits):
     def _current(self) -> Selection:
         return self.selection if self.selection is not None else self._sel([])
 
-    def _apply(self, sel: Selection, mode: str, kind: str) -> Selection:
-        """Combine ``sel`` with the current selection (``mode``), make it current, log ``kind``."""
+    def _apply(self, sel: Selection, mode: str | None, kind: str) -> Selection:
+        """Combine ``sel`` with the current selection (``mode``; None: ``select_mode``), make it current, log ``kind``."""
+        mode = self.select_mode if mode is None else mode
         if mode not in _MODES:
             raise ValueError(f"mode must be replace/add/subtract/intersect, got {mode!r}")
         new = sel if _MODES[mode] is None else getattr(self._current(), _MODES[mode])(sel)
@@ -184,8 +201,11 @@ class PanelState(HasTraits):
         self.info(f"{kind}: {len(new)} selected, {self.n_kept} kept")
         return new
 
-    def select_indices(self, idx: Iterable[int] | Selection, mode: str = "replace", kind: str = "indices") -> Selection:
-        """Select by positions (what the browser sends), a boolean mask or a Selection."""
+    def select_indices(self, idx: Iterable[int] | Selection, mode: str | None = "replace", kind: str = "indices") -> Selection:
+        """Select by positions (what the browser sends), a boolean mask or a Selection.
+
+        ``mode``: replace/add/subtract/intersect combine it with the current selection
+        (add builds a union of regions); None uses ``select_mode`` (the panel's mode buttons)."""
         if not isinstance(idx, Selection):
             idx = np.asarray(idx if hasattr(idx, "__len__") else list(idx))
         return self._apply(self._sel(idx), mode, kind)
@@ -207,6 +227,26 @@ class PanelState(HasTraits):
 
     def select_all(self) -> Selection:
         return self._apply(self._sel(np.ones(self.n, dtype=bool)), "replace", "all")
+
+    def undo(self) -> bool:
+        """Restore the selection before the last change (up to ``UNDO_DEPTH`` steps); False when none."""
+        if not self._undo:
+            self.warn("nothing to undo")
+            return False
+        self._undoing = True
+        try:
+            self.selection = self._undo.pop()
+        finally:
+            self._undoing = False
+        self.n_undo = len(self._undo)
+        self.info(f"undone: {self.n_kept} kept")
+        return True
+
+    @observe("selection")
+    def _remember(self, change) -> None:
+        if not self._undoing:
+            self._undo = [*self._undo, change["old"]][-UNDO_DEPTH:]
+            self.n_undo = len(self._undo)
 
     def clear_selection(self) -> None:
         """Back to 'nothing selected' (all particles kept, up to filters)."""

@@ -4,7 +4,10 @@ Opens notebooks/03_explore.ipynb on the ``tiny`` dataset (its run is trained her
 first, so the notebook only loads it), runs all cells, clicks a point (a Mesh3d
 appears), makes 10 quick box/lasso selections and checks that every one reached
 the kernel, in order, with the right points, then exports the last selection
-through the panel and checks the index file. The widget's gesture log
+through the panel and checks the index file. Then the gestures plotly's editable
+selection outlines used to take (a box or lasso started inside the last outline,
+a click on a point inside it), toolbar tool switches while the kernel decodes,
+add mode (a union of regions) and undo. The widget's gesture log
 (``CRYOLATENT_WIDGET_LOG``, JSON lines) records each gesture and the displayed
 coordinates. Also saves docs/images/explore_panel.png when missing or
 CRYOLATENT_SCREENSHOT=1.
@@ -212,7 +215,7 @@ def test_panel_in_browser(chromium_browser, tmp_path, repo_root, monkeypatch):
         console = open(tmp_path / "console.log", "w")
         page.on("console", lambda m: console.write(m.text + "\n"))
         try:
-            _run(page, base, nb.name, log, export, tmp_path, repo_root, errors)
+            exported = _run(page, base, nb.name, log, export, tmp_path, repo_root, errors)
         except Exception:
             page.screenshot(path=str(tmp_path / "failure.png"))
             raise
@@ -220,8 +223,7 @@ def test_panel_in_browser(chromium_browser, tmp_path, repo_root, monkeypatch):
             page.close()
             console.close()
     ids = load_index(export)
-    last = [r for r in read_jsonl(log) if r["kind"] in ("box", "lasso")][-1]
-    np.testing.assert_array_equal(np.sort(ids), np.sort(orig_index[last["indices"]]))
+    np.testing.assert_array_equal(np.sort(ids), np.sort(orig_index[exported["indices"]]))
     print(f"run prepared in {t_run:.1f} s")
 
 
@@ -304,4 +306,125 @@ def _run(page, base, nb_name, log, export, tmp_path, repo_root, errors):
     _wait(lambda: "wrote" in page.locator(".cl-message .cl-text").inner_text(), 10, "the export message")
     assert not errors, errors
 
+    _selection_traps(page, log, xy, ax, centres)
+    assert not errors, errors
     print(f"scatter ready after {t_ready:.1f} s; total {time.monotonic() - t0:.1f} s")
+    return last  # the gesture whose selection was exported
+
+
+TOOL = """(tool) => {  // press a toolbar button; the page's dragmode right after the press
+  document.querySelector(`.cryolatent-scatter .cl-toolbar button[data-tool='${tool}']`).click();
+  return document.querySelector('.cryolatent-scatter .cl-plot')._fullLayout.dragmode;
+}"""
+MODE = """(mode) => {
+  document.querySelector(`.cryolatent-scatter .cl-toolbar button[data-mode='${mode}']`).click();
+  return document.querySelector('.cryolatent-scatter .cl-toolbar').dataset.mode;
+}"""
+TOOL_NOW = "() => document.querySelector('.cryolatent-scatter .cl-plot')._fullLayout.dragmode"
+OUTLINES = "() => document.querySelectorAll('.cryolatent-scatter .selectionlayer path').length"
+
+
+def _gesture(page, log, kinds=("box", "lasso", "click", "undo", "deselect"), new: int = 1):
+    """Wait for ``new`` more gestures than already logged, all acked; the last logged record of ``kinds``."""
+    done = _gesture.seen + new
+    _wait(lambda: (lambda c: c[0] == c[1] >= done)(page.evaluate(COUNTS)), 30, f"gesture {done} and its ack")
+    _gesture.seen = done
+    return [r for r in read_jsonl(log) if r["kind"] in kinds][-1]
+
+
+_gesture.seen = 0
+
+
+def _kept(page) -> int:
+    return int(page.locator(".cl-message .cl-kept b").inner_text().replace(",", ""))
+
+
+def _check_region(xy, ax, rec, kind, pts, mode):
+    got = np.sort(rec["indices"])
+    assert rec["kind"] == kind and rec["mode"] == mode and not rec["error"], rec
+    np.testing.assert_array_equal(got, _reported(xy, rec))
+    want = _expected(xy, ax, kind, pts)
+    assert len(want) > 0 and len(np.setxor1d(got, want)) <= max(3, len(want) // 20), (kind, len(got), len(want))
+    return got
+
+
+def _selection_traps(page, log, xy, ax, centres):
+    """The gestures plotly's editable outlines used to take, tool switches while the
+    kernel decodes, add mode and undo, all through the scatter's own toolbar."""
+    mid = np.array([ax.left + ax.w / 2, ax.top + ax.h / 2])
+    rx, ry = 0.09 * ax.w, 0.09 * ax.h
+    c0 = np.array(ax.to_px(*centres[0]))
+    c0 = np.clip(c0, [ax.left + 2.5 * rx, ax.top + 2.5 * ry], [ax.left + ax.w - 2.5 * rx, ax.top + ax.h - 2.5 * ry])
+    toward = np.sign(mid - c0) + (mid == c0)  # room on that side
+    _gesture.seen = page.evaluate(COUNTS)[1]
+    assert page.evaluate(MODE, "replace") == "replace"
+    assert page.evaluate(TOOL, "select") == "select"
+    # 1. a box; then a box started inside its outline draws a new box (not the old one moved)
+    b1 = [tuple(np.round(c0 - (rx, ry))), tuple(np.round(c0 + (rx, ry)))]
+    _drag(page, "box", b1)
+    first = _check_region(xy, ax, _gesture(page, log), "box", b1, "replace")
+    start = c0 + toward * (0.3 * rx, 0.3 * ry)
+    b2 = [tuple(np.round(start)), tuple(np.round(start + toward * (2.2 * rx, 1.6 * ry)))]
+    _drag(page, "box", b2)
+    rec = _gesture(page, log)
+    second = _check_region(xy, ax, rec, "box", b2, "replace")
+    data = np.array([ax.to_data(*p) for p in b2])
+    np.testing.assert_allclose(np.sort(rec["range"]["x"]), np.sort(data[:, 0]), atol=0.02 * np.ptp(ax.xr))
+    assert _kept(page) == len(second) and not np.array_equal(first, second)
+    _wait(lambda: page.evaluate(OUTLINES) == 0, 5, "plotly's outline to be cleared")
+    # 2. a lasso started inside that box's outline is a lasso with exactly its points
+    assert page.evaluate(TOOL, "lasso") == "lasso"
+    lc = (np.array(b2[0]) + np.array(b2[1])) / 2
+    hw = np.abs(np.array(b2[1]) - np.array(b2[0])) / 2
+    t = np.linspace(0, 2 * np.pi, 9)[:-1]
+    lasso = [(round(lc[0] + 0.6 * hw[0] * np.cos(a)), round(lc[1] + 1.5 * hw[1] * np.sin(a))) for a in t]
+    _drag(page, "lasso", lasso)
+    lassoed = _check_region(xy, ax, _gesture(page, log), "lasso", lasso, "replace")
+    assert _kept(page) == len(lassoed)
+    # 3. a click on a point inside the outline is a click
+    px = np.array([ax.to_px(*q) for q in xy])
+    target = lassoed[np.argmin(np.abs(px[lassoed] - lc).sum(1))]
+    page.mouse.move(*px[target] + 6)
+    page.wait_for_timeout(150)
+    page.mouse.move(*px[target])
+    page.mouse.click(*px[target])
+    rec = _gesture(page, log)
+    assert rec["kind"] == "click" and len(rec["indices"]) == 1, rec
+    assert np.hypot(*(px[rec["indices"][0]] - px[target])) <= 2 and _kept(page) == len(lassoed)
+    # 4. tool switches act at once while the kernel decodes: click other points, switch, draw a lasso
+    assert page.evaluate(TOOL, "zoom") == "zoom"
+    far = np.argsort(-np.abs(px - px[target]).sum(1))[:3]
+    for q in far:  # plotly clicks the hovered point: hover first, as a hand does
+        page.mouse.move(*px[q] + 6)
+        page.wait_for_timeout(120)
+        page.mouse.move(*px[q])
+        page.mouse.click(*px[q])
+    busy = page.evaluate(COUNTS)
+    for tool in ["lasso", "select", "lasso", "select", "lasso"]:
+        assert page.evaluate(TOOL, tool) == tool
+    assert page.evaluate(TOOL_NOW) == "lasso"
+    c1 = np.clip(np.array(ax.to_px(*centres[1])), [ax.left + 2 * rx, ax.top + 2 * ry],
+                 [ax.left + ax.w - 2 * rx, ax.top + ax.h - 2 * ry])
+    lasso2 = [(round(c1[0] + 1.4 * rx * np.cos(a)), round(c1[1] + 1.4 * ry * np.sin(a))) for a in t]
+    _drag(page, "lasso", lasso2)
+    _check_region(xy, ax, _gesture(page, log, ("lasso", "box"), new=len(far) + 1), "lasso", lasso2, "replace")
+    clicks = [r for r in read_jsonl(log) if r["kind"] == "click"][-3:]
+    assert [r["kind"] for r in clicks] == ["click"] * 3
+    for r, q in zip(clicks, far):  # each the point under the mouse (or one within 2 pixels of it)
+        assert np.hypot(*(px[r["indices"][0]] - px[q])) <= 2, (r["indices"], q)
+    print(f"tool switched with {busy[0] - busy[1]} gestures still being applied")
+    # 5. add mode: a union of two regions; 6. undo restores the previous selection
+    assert page.evaluate(MODE, "add") == "add" and page.evaluate(TOOL, "select") == "select"
+    regions = []
+    for c in (centres[2], centres[3]):
+        c = np.clip(np.array(ax.to_px(*c)), [ax.left + rx, ax.top + ry], [ax.left + ax.w - rx, ax.top + ax.h - ry])
+        box = [tuple(np.round(c - (0.8 * rx, 0.8 * ry))), tuple(np.round(c + (0.8 * rx, 0.8 * ry)))]
+        _drag(page, "box", box)
+        regions.append(_check_region(xy, ax, _gesture(page, log), "box", box, "add"))
+    before = _kept(page)
+    union = np.union1d(np.union1d(_gesture(page, log, ("lasso",), new=0)["indices"], regions[0]), regions[1])
+    assert before == len(union), (before, len(union))
+    page.locator(".cryolatent-scatter .cl-toolbar .cl-undo").click()
+    assert _gesture(page, log)["kind"] == "undo"
+    assert _kept(page) == len(np.union1d(_gesture(page, log, ("lasso",), new=0)["indices"], regions[0]))
+    assert page.evaluate(MODE, "replace") == "replace"
