@@ -217,6 +217,10 @@ class LatentSet:
                     f"has {len(z)} latent rows but the particles ({stack.source}) have {len(stack)}", z_path
                 )
             obs = covariates(stack)
+        error = run.recon_error()
+        if error is not None and len(error) == len(z):
+            obs = pd.DataFrame(index=range(len(z))) if obs is None else obs
+            obs["recon_error"] = error
         ls = cls(z, obs, outdir=outdir)
         ls.stack = stack
         ls.uns["run"] = jsonable({"outdir": os.fspath(outdir.resolve()), "data": data})

@@ -175,3 +175,17 @@ def test_loss_decreases(tmp_path, stack):
     cfg = _cfg(epochs=4, lr=1e-3)
     run = train(cfg, tmp_path / "o", stack=stack, progress=False)
     assert run.history[-1]["recon"] < run.history[0]["recon"]
+
+
+def test_per_particle_reconstruction_error_is_stored(tmp_path, stack):
+    """recon_error.npy: each particle's loss term at its posterior mean, in particle order."""
+    from cryolatent.latent import LatentSet
+
+    run = train(_cfg(epochs=2, lr=1e-3), tmp_path / "o", stack=stack, progress=False)
+    error = run.recon_error()
+    assert error.shape == (48,) and np.all(np.isfinite(error)) and np.all(error > 0)
+    # the training loss's recon term is the mean of these (at sampled z, so close, not equal)
+    assert error.mean() == pytest.approx(run.history[-1]["recon"], rel=0.5)
+    assert np.array_equal(Run.open(tmp_path / "o").recon_error(), error)
+    ls = LatentSet.from_run(tmp_path / "o", particles=stack)
+    assert np.allclose(ls.obs["recon_error"], error)

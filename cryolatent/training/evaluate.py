@@ -46,17 +46,34 @@ def check_box(downsample: int | None, D: int) -> int:
 def encode_stack(model, data: ParticleData, config: TrainConfig, device: torch.device,
                  batch_size: int = 256, num_workers: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Posterior means and log-variances of every particle of ``data``, in order."""
+    mu, logvar, _ = encode_and_score(model, data, config, device, batch_size, num_workers, score=False)
+    return mu, logvar
+
+
+@torch.no_grad()
+def encode_and_score(model, data: ParticleData, config: TrainConfig, device: torch.device, batch_size: int = 256,
+                     num_workers: int = 0, score: bool = True, dtype: torch.dtype | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Posterior means, log-variances and (``score``, when poses are known) each particle's
+    reconstruction error: the mean squared difference between its masked Hartley pixels and the
+    model's rendering at its posterior mean, in the training loss's units. ``dtype``: autocast."""
     sampler = EpochBatchSampler(len(data), batch_size, shuffle=False)
     loader = make_loader(data, sampler, num_workers)
-    mus, logvars = [], []
+    mus, logvars, errors = [], [], []
     model.eval()
     for batch in loader:
         batch = {k: v.to(device) for k, v in batch.items()}
-        x, _ = model_inputs(model.lattice, batch["images"], batch.get("trans_px"), config.model.enc_input)
-        mu, logvar = model.encode(x, batch.get("ctf"))
-        mus.append(mu.cpu())
-        logvars.append(logvar.cpu())
-    return torch.cat(mus).numpy().astype(np.float32), torch.cat(logvars).numpy().astype(np.float32)
+        x, target = model_inputs(model.lattice, batch["images"], batch.get("trans_px"), config.model.enc_input)
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            if score and "rots" in batch:
+                pred, mu, logvar = model(x, batch["rots"], batch.get("ctf"), sample=False)
+                errors.append(((pred.float() - target.float()) ** 2).mean(-1).cpu())
+            else:
+                mu, logvar = model.encode(x, batch.get("ctf"))
+        mus.append(mu.float().cpu())
+        logvars.append(logvar.float().cpu())
+    error = torch.cat(errors).numpy().astype(np.float32) if errors else None
+    return torch.cat(mus).numpy().astype(np.float32), torch.cat(logvars).numpy().astype(np.float32), error
 
 
 def embed(

@@ -47,9 +47,9 @@ from cryolatent.training.data import (
     model_inputs,
     sample_indices,
 )
-from cryolatent.training.evaluate import encode_stack
+from cryolatent.training.evaluate import encode_and_score
 from cryolatent.training.model import autocast_dtype, build_from_config, make_preprocessor, open_stack
-from cryolatent.training.run import CONFIG_NAME, LOG_FIELDS, LOG_NAME, RUN_FILES, Run, read_log
+from cryolatent.training.run import CONFIG_NAME, LOG_FIELDS, LOG_NAME, RECON_ERROR_NAME, RUN_FILES, Run, read_log
 
 
 class TrainingDiverged(CryolatentError):
@@ -352,9 +352,11 @@ def _fit(config, outdir, callbacks, ckpt, stack, pre, progress, info, device) ->
 
     model.eval()
     if info.is_main and model.zdim:
-        mu, logvar = encode_stack(model, data, config, device, batch_size=max(64, opt_cfg.batch_size))
-        for name, arr in (("z.npy", mu), ("z_logvar.npy", logvar)):
-            save_npy(outdir / name, arr, force=True)
+        mu, logvar, error = encode_and_score(model, data, config, device, batch_size=max(64, opt_cfg.batch_size),
+                                             dtype=dtype)
+        for name, arr in (("z.npy", mu), ("z_logvar.npy", logvar), (RECON_ERROR_NAME, error)):
+            if arr is not None:
+                save_npy(outdir / name, arr, force=True)
     dist_utils.barrier()
     return Run(outdir, config, history, model, pre.std)
 

@@ -33,7 +33,8 @@ from cryolatent.training.model import build_from_config, resolve_device
 CONFIG_NAME = "config.yaml"
 LOG_NAME = "train_log.csv"
 LOG_FIELDS = ("epoch", "loss", "recon", "kl", "seconds", "particles_per_s")
-RUN_FILES = ("config.yaml", "train_log.csv", "weights.pt", "z.npy", "z_logvar.npy")
+RUN_FILES = ("config.yaml", "train_log.csv", "weights.pt", "z.npy", "z_logvar.npy", "recon_error.npy")
+RECON_ERROR_NAME = "recon_error.npy"  # per-particle reconstruction error at the posterior mean, after training
 DATA_PATHS = ("particles", "poses", "ctf", "ind", "datadir")
 
 
@@ -180,6 +181,12 @@ class Run:
         if not path.is_file():
             raise InputError("missing (training unfinished or zdim = 0)", path)
         return np.load(path)
+
+    def recon_error(self) -> np.ndarray | None:
+        """``recon_error.npy``: each particle's reconstruction error at its posterior mean after
+        training (the loss's mean squared error over its masked pixels), or None for older runs."""
+        path = self.outdir / RECON_ERROR_NAME
+        return np.load(path) if path.is_file() else None
 
     def load_model(self, epoch: int | None = None, device: str | torch.device | None = "cpu"
                    ) -> tuple[HetVAE, dict[str, Any]]:
