@@ -29,7 +29,7 @@ from cryolatent.errors import CryolatentError, InputError
 from cryolatent.latent import LatentSet
 from cryolatent.project import Project
 from cryolatent.reconstruct import FSCResult
-from cryolatent.reconstruct.homogeneous import consensus_map
+from cryolatent.consensus import consensus_map
 from cryolatent.reconstruct.fsc import fsc
 from cryolatent.selection import Selection
 from cryolatent.training import Run, TrainConfig, embed, eval_volumes, train

@@ -13,7 +13,7 @@ from cryolatent import pl
 from cryolatent.datasets.manifest import make_simulated
 from cryolatent.errors import InputError
 from cryolatent.reconstruct.fsc import fsc
-from cryolatent.reconstruct.homogeneous import consensus_map
+from cryolatent.consensus import consensus_map
 from cryolatent.report import analyze
 from cryolatent.tl.metrics import per_conformation_fsc
 from cryolatent.training.config import TrainConfig

@@ -36,7 +36,7 @@ from cryolatent.io.downsample import downsample_stack
 from cryolatent.latent import LatentSet
 from cryolatent.outputs import atomic_path, check_writable
 from cryolatent.reconstruct.backproject import Reconstruction
-from cryolatent.reconstruct.homogeneous import consensus_map
+from cryolatent.consensus import consensus_map
 from cryolatent.selection import Selection
 from cryolatent.training.config import TrainConfig
 from cryolatent.training.loop import train

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 
 from cryolatent.commands._args import add_apix, pixels_note
-from cryolatent.reconstruct.homogeneous import consensus_map
+from cryolatent.consensus import consensus_map
 
 NAME = "backproject"
 HELP = "reconstruct a map by CTF-weighted back-projection, with half-maps and FSC"

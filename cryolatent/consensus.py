@@ -1,4 +1,4 @@
-"""Homogeneous reconstruction as a step: read a dataset, back-project, write maps and FSC."""
+"""The consensus map as a step: read a dataset, back-project, write the map, half-maps, FSC and its figure."""
 
 from __future__ import annotations
 
