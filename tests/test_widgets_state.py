@@ -378,6 +378,11 @@ def test_undo_restores_exactly_the_previous_selection_and_is_bounded(grid_state)
         seen.append(None if s.selection is None else s.selection.indices.tolist())
     assert seen == [None, [1, 2, 3, 4], [1, 2, 3], None]
     assert s.selection is None
+    # one step per gesture, even one that leaves the selection as it was
+    s.select_indices([1, 2, 3])
+    s.select_indices([2], mode="add")
+    assert s.undo() and s.selection.indices.tolist() == [1, 2, 3]
+    assert s.undo() and s.selection is None and s.n_undo == 0
     # redo-free: a new selection after undo starts a new history; the history is bounded
     for i in range(UNDO_DEPTH + 20):
         s.select_indices([i])

@@ -106,7 +106,6 @@ class PanelState(HasTraits):
         self.apix = float(known or 1.0)  # the views' scale: voxels when the pixel size is unknown
         self.exporter = exporter or self._write
         self._undo: list[Selection | None] = []  # previous selections, oldest first (at most UNDO_DEPTH)
-        self._undoing = False
         self._density: dict[str, np.ndarray] = {}
         self._filter_cache: tuple[tuple, np.ndarray] | None = None
         first = basis or ("umap" if "umap" in self.embeddings else next(iter(self.embeddings)))
@@ -196,6 +195,7 @@ class PanelState(HasTraits):
         if mode not in _MODES:
             raise ValueError(f"mode must be replace/add/subtract/intersect, got {mode!r}")
         new = sel if _MODES[mode] is None else getattr(self._current(), _MODES[mode])(sel)
+        self._remember()
         self.selection = new = Selection(new.indices, self.n, kind, self._fp)
         self.history = [*self.history[-99:], {"kind": kind, "n": len(new)}]
         self.info(f"{kind}: {len(new)} selected, {self.n_kept} kept")
@@ -229,27 +229,24 @@ class PanelState(HasTraits):
         return self._apply(self._sel(np.ones(self.n, dtype=bool)), "replace", "all")
 
     def undo(self) -> bool:
-        """Restore the selection before the last change (up to ``UNDO_DEPTH`` steps); False when none."""
+        """Restore the selection before the last gesture or command that set it (box, lasso, clusters,
+        invert, combine, clear, load; up to ``UNDO_DEPTH`` steps); False when there is none."""
         if not self._undo:
             self.warn("nothing to undo")
             return False
-        self._undoing = True
-        try:
-            self.selection = self._undo.pop()
-        finally:
-            self._undoing = False
+        self.selection = self._undo.pop()
         self.n_undo = len(self._undo)
         self.info(f"undone: {self.n_kept} kept")
         return True
 
-    @observe("selection")
-    def _remember(self, change) -> None:
-        if not self._undoing:
-            self._undo = [*self._undo, change["old"]][-UNDO_DEPTH:]
-            self.n_undo = len(self._undo)
+    def _remember(self) -> None:
+        """Keep the current selection for undo (once per change of selection, even one that changes nothing)."""
+        self._undo = [*self._undo, self.selection][-UNDO_DEPTH:]
+        self.n_undo = len(self._undo)
 
     def clear_selection(self) -> None:
         """Back to 'nothing selected' (all particles kept, up to filters)."""
+        self._remember()
         self.selection = None
         self.info(f"selection cleared, {self.n_kept} kept")
 
@@ -412,6 +409,7 @@ class PanelState(HasTraits):
             return
         named = {s.name: s for s in loaded if s.name != CURRENT}
         current = next((s for s in loaded if s.name == CURRENT), None)
+        self._remember()
         with self.hold_trait_notifications():
             self.selections = named
             self.filters = {}

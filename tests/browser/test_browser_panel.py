@@ -321,6 +321,11 @@ MODE = """(mode) => {
   return document.querySelector('.cryolatent-scatter .cl-toolbar').dataset.mode;
 }"""
 TOOL_NOW = "() => document.querySelector('.cryolatent-scatter .cl-plot')._fullLayout.dragmode"
+DRAWN = """() => {  // the scatter's marker opacity, selected points and plotly outlines as drawn
+  const gd = document.querySelector('.cryolatent-scatter .cl-plot'), t = gd._fullData[0];
+  return [t.marker.opacity, t.selectedpoints == null ? null : t.selectedpoints.length,
+          document.querySelectorAll('.cryolatent-scatter .selectionlayer path').length];
+}"""
 OUTLINES = "() => document.querySelectorAll('.cryolatent-scatter .selectionlayer path').length"
 
 
@@ -384,7 +389,7 @@ def _selection_traps(page, log, xy, ax, centres):
     # 3. a click on a point inside the outline is a click
     px = np.array([ax.to_px(*q) for q in xy])
     target = lassoed[np.argmin(np.abs(px[lassoed] - lc).sum(1))]
-    page.mouse.move(*px[target] + 6)
+    page.mouse.move(*px[target])
     page.wait_for_timeout(150)
     page.mouse.move(*px[target])
     page.mouse.click(*px[target])
@@ -395,8 +400,8 @@ def _selection_traps(page, log, xy, ax, centres):
     assert page.evaluate(TOOL, "zoom") == "zoom"
     far = np.argsort(-np.abs(px - px[target]).sum(1))[:3]
     for q in far:  # plotly clicks the hovered point: hover first, as a hand does
-        page.mouse.move(*px[q] + 6)
-        page.wait_for_timeout(120)
+        page.mouse.move(*px[q])
+        page.wait_for_timeout(150)
         page.mouse.move(*px[q])
         page.mouse.click(*px[q])
     busy = page.evaluate(COUNTS)
@@ -412,19 +417,36 @@ def _selection_traps(page, log, xy, ax, centres):
     assert [r["kind"] for r in clicks] == ["click"] * 3
     for r, q in zip(clicks, far):  # each the point under the mouse (or one within 2 pixels of it)
         assert np.hypot(*(px[r["indices"][0]] - px[q])) <= 2, (r["indices"], q)
-    print(f"tool switched with {busy[0] - busy[1]} gestures still being applied")
+    # (the switches are read back synchronously in the page: they cannot have waited for the kernel)
+    print(f"tools switched with {busy[0] - busy[1]} clicks still being applied in the kernel")
     # 5. add mode: a union of two regions; 6. undo restores the previous selection
     assert page.evaluate(MODE, "add") == "add" and page.evaluate(TOOL, "select") == "select"
-    regions = []
-    for c in (centres[2], centres[3]):
+    regions, boxes = [], []
+    for c in centres[2:]:  # two boxes apart from each other
         c = np.clip(np.array(ax.to_px(*c)), [ax.left + rx, ax.top + ry], [ax.left + ax.w - rx, ax.top + ax.h - ry])
         box = [tuple(np.round(c - (0.8 * rx, 0.8 * ry))), tuple(np.round(c + (0.8 * rx, 0.8 * ry)))]
+        if boxes and _overlap(box, boxes[0], margin=4):
+            continue
+        boxes.append(box)
         _drag(page, "box", box)
         regions.append(_check_region(xy, ax, _gesture(page, log), "box", box, "add"))
+        if len(regions) == 2:
+            break
+    assert len(regions) == 2, "no two separate regions"
     before = _kept(page)
     union = np.union1d(np.union1d(_gesture(page, log, ("lasso",), new=0)["indices"], regions[0]), regions[1])
     assert before == len(union), (before, len(union))
     page.locator(".cryolatent-scatter .cl-toolbar .cl-undo").click()
     assert _gesture(page, log)["kind"] == "undo"
-    assert _kept(page) == len(np.union1d(_gesture(page, log, ("lasso",), new=0)["indices"], regions[0]))
+    restored = _kept(page)
+    assert restored == len(np.union1d(_gesture(page, log, ("lasso",), new=0)["indices"], regions[0]))
+    # 7. subtract everything: "0 kept" is drawn as all dimmed (not as all at full colour); undo again
+    assert page.evaluate(MODE, "subtract") == "subtract"
+    whole = [(round(ax.left + 4), round(ax.top + 4)), (round(ax.left + ax.w - 4), round(ax.top + ax.h - 4))]
+    _drag(page, "box", whole)
+    assert len(_check_region(xy, ax, _gesture(page, log), "box", whole, "subtract")) == len(xy)
+    assert _kept(page) == 0
+    _wait(lambda: page.evaluate(DRAWN) == [0.12, None, 0], 10, "all points drawn dimmed, no outline")
+    page.locator(".cryolatent-scatter .cl-toolbar .cl-undo").click()
+    assert _gesture(page, log)["kind"] == "undo" and _kept(page) == restored
     assert page.evaluate(MODE, "replace") == "replace"
