@@ -90,7 +90,8 @@ function scatterTraces(model) {
   const y = f32(model.get("y"));
   const sel = model.get("has_selection") ? Array.from(i32(model.get("selected"))) : null;
   const marker = markerFor(model);
-  // plotly draws `selectedpoints: []` as "no selection" (all at full colour): dim all instead
+  // an empty selection dims every point itself rather than pass `selectedpoints: []`, which
+  // plotly's re-selection (outlines, dragmode changes) may replace: "0 kept" once showed all at full colour
   if (sel && sel.length === 0) marker.opacity = 0.12;
   const main = {
     type: "scattergl", mode: "markers", x, y, marker,
