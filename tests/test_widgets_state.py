@@ -391,3 +391,22 @@ def test_undo_restores_exactly_the_previous_selection_and_is_bounded(grid_state)
         assert s.undo()
     np.testing.assert_array_equal(s.selection.indices, [19])
     assert not s.undo() and s.selection.indices.tolist() == [19]
+
+
+def test_the_first_volume_is_drawn_at_the_librarys_threshold_not_zero():
+    """A fresh panel has no threshold yet; the first clicked volume sets the library's default even
+    when 0 lies inside its range, as in a decoded map (0 would draw half the voxels: noise)."""
+    from _panel_fixtures import panel_state
+
+    rng = np.random.default_rng(0)
+    g = np.arange(16) - 8
+    blob = np.exp(-(g[:, None, None] ** 2 + g[None, :, None] ** 2 + g[None, None, :] ** 2) / 8.0)
+
+    def decode(zs):  # a blob on zero-mean noise: values below and above 0
+        return np.stack([blob + 0.05 * rng.normal(size=blob.shape) for _ in zs]).astype(np.float32)
+
+    st = panel_state({"z": rng.normal(size=(20, 2))}, decode=decode)
+    assert np.isnan(st.threshold)
+    vol = st.set_point(3)
+    assert float(vol.min()) < 0 < float(vol.max())
+    assert st.threshold == pytest.approx(default_threshold(vol)) and st.threshold > 0.1

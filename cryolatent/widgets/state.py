@@ -76,7 +76,7 @@ class PanelState(HasTraits):
     n_kept = Int(0)
     current_point = Int(-1)
     volume = Instance(np.ndarray, allow_none=True)
-    threshold = Float(0.0)
+    threshold = Float(float("nan"))  # unset until the first volume: then volumes.default_threshold
     message = Unicode("")
     message_level = Unicode("info")  # info | warning | error
     history = List()  # short log of gestures: dicts {"kind", "n"}
