@@ -283,3 +283,14 @@ def test_gestures_carry_their_mode_and_undo(state, sent, tmp_path):
     assert modes[:4] == [None, None, "subtract", "intersect"]
     view.select_mode = "nonsense"  # a bad value from the page becomes a message, the state keeps its mode
     assert state.select_mode == "add" and state.message_level == "error"
+
+
+def test_hover_labels_carry_the_original_particle_index():
+    from _panel_fixtures import panel_state
+
+    rng = np.random.default_rng(0)
+    index = np.array([7, 3, 99, 12, 40])
+    st = panel_state({"z": rng.normal(size=(5, 2))}, index=index)
+    view = ScatterView(st)
+    assert np.array_equal(np.frombuffer(view.particle, dtype=np.int32), index)
+

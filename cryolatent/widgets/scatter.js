@@ -98,6 +98,11 @@ function scatterTraces(model) {
     selectedpoints: sel && sel.length ? sel : null, unselected: { marker: { opacity: 0.12 } },
     hovertemplate: "%{pointIndex}<extra></extra>", name: "particles", showlegend: false,
   };
+  const particle = i32(model.get("particle"));
+  if (particle.length === x.length) {  // hover names the particle (its index in your particle file)
+    main.customdata = Array.from(particle);
+    main.hovertemplate = "particle %{customdata}<extra></extra>";
+  }
   const p = model.get("point");
   const cur = {
     type: "scatter", mode: "markers", x: p >= 0 && p < x.length ? [x[p]] : [],
@@ -202,8 +207,10 @@ function renderScatter({ model, el }) {
   const showStatus = () => {
     status.dataset.sent = counts.sent;
     status.dataset.acked = counts.acked;
-    status.textContent = `gestures sent ${counts.sent}, applied ${counts.acked}` +
-      (counts.errors ? `, errors ${counts.errors}` : "");
+    // the user's words: nothing to say once every selection is applied
+    const waiting = counts.sent - counts.acked;
+    status.textContent = (waiting > 0 ? `applying ${waiting} selection${waiting > 1 ? "s" : ""}...` : "") +
+      (counts.errors ? ` ${counts.errors} selection${counts.errors > 1 ? "s" : ""} failed: see the message below` : "");
   };
   showStatus();
 

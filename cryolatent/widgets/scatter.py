@@ -101,6 +101,7 @@ class ScatterView(PlotlyWidget):
     color_title = Unicode("").tag(sync=True)
     categories = List().tag(sync=True)
     selected = Bytes(b"").tag(sync=True)  # int32 positions
+    particle = Bytes(b"").tag(sync=True)  # int32 original particle index of every point (hover labels)
     has_selection = Bool(False).tag(sync=True)
     point = Int(-1).tag(sync=True)
     dragmode = Unicode("lasso").tag(sync=True)  # set by the toolbar in the page, or from Python
@@ -118,6 +119,7 @@ class ScatterView(PlotlyWidget):
         if log_path is None:
             log_path = os.environ.get("CRYOLATENT_WIDGET_LOG")
         self.log_path = os.fspath(log_path) if log_path else None
+        self.particle = _i32(state.index)
         self._push_xy()
         self._push_colour()
         self._push_selection()
