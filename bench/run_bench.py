@@ -45,6 +45,7 @@ BEGIN, END = "<!-- BEGIN run_bench.py -->", "<!-- END run_bench.py -->"
 sys.path.insert(0, str(ROOT))
 
 from cryolatent import io as clio  # noqa: E402
+from cryolatent.datasets.simulate import ground_truth_volumes  # noqa: E402
 from cryolatent.tl import metrics  # noqa: E402
 from cryolatent.training.config import PRESETS  # noqa: E402
 from cryolatent.training.evaluate import eval_volumes  # noqa: E402
@@ -85,8 +86,7 @@ def make_dataset(args) -> Path:
 
 def ground_truth(data: Path) -> dict:
     gt = np.load(data / "ground_truth.npz")
-    vols = np.stack([clio.read_volume(p)[0] for p in sorted((data / "gt_volumes").glob("vol_*.mrc"))])
-    return {"label": gt["label"], "t": gt["t"], "state": gt["state"], "volumes": vols}
+    return {"label": gt["label"], "t": gt["t"], "state": gt["state"], "volumes": ground_truth_volumes(data)}
 
 
 def score(z: np.ndarray, truth: dict, decode, apix: float) -> dict:

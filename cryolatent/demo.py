@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cryolatent import io as clio
 from cryolatent import pl
 from cryolatent.datasets.manifest import make_simulated
+from cryolatent.datasets.simulate import ground_truth_volumes
 from cryolatent.errors import InputError
 from cryolatent.reconstruct.fsc import fsc
 from cryolatent.consensus import consensus_map
@@ -40,7 +40,9 @@ def run_demo(
     if outdir.exists():
         if not force:
             raise InputError("output folder exists; pass --force to replace it", outdir)
-        old = outdir.with_name(f".{outdir.name}.old-{os.getpid()}")  # kept until the new one is whole
+        # kept until the new one is whole; the new one is built in place, not by outputs.atomic_folder,
+        # because the run records absolute paths of its data
+        old = outdir.with_name(f".{outdir.name}.old-{os.getpid()}")
         os.replace(outdir, old)
     try:
         summary = _run(outdir, dataset, epochs, progress)
@@ -59,7 +61,7 @@ def _run(outdir: Path, dataset: str, epochs: int, progress: bool) -> dict:
     rec = consensus_map(data / "particles.mrcs", outdir / "consensus.mrc", poses=data / "poses.pkl",
                         ctf=data / "ctf.pkl", progress=progress)
     # the consensus of a heterogeneous set, against the mean ground-truth map
-    volumes = np.stack([clio.read_volume(p)[0] for p in sorted((data / "gt_volumes").glob("vol_*.mrc"))])
+    volumes = ground_truth_volumes(data)
     vs_truth = fsc(rec.volume, volumes.mean(0), apix=rec.apix)
     pl.savefig(pl.fsc({"half-maps": rec.fsc, "map vs mean truth": vs_truth}, title="embedded default: consensus map"),
                outdir / "consensus_vs_truth.png")

@@ -159,12 +159,7 @@ class LatentSet:
                                      datadir=datadir or data["datadir"])
             except (InputError, OSError) as exc:
                 warnings.warn(f"particles of the cryoDRGN run not loaded, so no covariates: {exc}", stacklevel=2)
-        obs = None
-        if stack is not None:
-            if len(stack) != len(z):
-                raise InputError(f"has {len(z)} latent rows but the particles ({stack.source}) have {len(stack)}",
-                                 data["z"])
-            obs = covariates(stack)
+        obs = _matching_covariates(stack, len(z), data["z"])
         ls = cls(z, obs, outdir=Path(folder))
         ls.stack = stack
         ls.uns["cryodrgn"] = jsonable({"folder": os.fspath(Path(folder).resolve()), "data": data})
@@ -210,13 +205,7 @@ class LatentSet:
         run = _open_run(outdir)
         data = {k: getattr(run.config.data, k) for k in DATA_PATHS}
         stack = _open_particles(run, particles)
-        obs = None
-        if stack is not None:
-            if len(stack) != len(z):
-                raise InputError(
-                    f"has {len(z)} latent rows but the particles ({stack.source}) have {len(stack)}", z_path
-                )
-            obs = covariates(stack)
+        obs = _matching_covariates(stack, len(z), z_path)
         error = run.recon_error()
         if error is not None and len(error) == len(z):
             obs = pd.DataFrame(index=range(len(z))) if obs is None else obs
@@ -311,6 +300,15 @@ class LatentSet:
                                   f"({' '.join(str(exc).split())})", stacklevel=2)
         z = emb.pop("z")
         return cls(z, obs, emb=emb, uns=uns, outdir=meta.get("outdir"))
+
+
+def _matching_covariates(stack, n: int, z_path) -> pd.DataFrame | None:
+    """:func:`covariates` of ``stack`` (None without one), refused unless it has the ``n`` rows of ``z_path``."""
+    if stack is None:
+        return None
+    if len(stack) != n:
+        raise InputError(f"has {n} latent rows but the particles ({stack.source}) have {len(stack)}", z_path)
+    return covariates(stack)
 
 
 def covariates(stack) -> pd.DataFrame:

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cryolatent import io as clio
 from cryolatent.datasets.jobtrees import cryosparc_job, relion_job
+from cryolatent.datasets.simulate import ground_truth_volumes
 from cryolatent.errors import InputError
 from cryolatent.project import PROJECT_FILE, Project
 from cryolatent.reconstruct.backproject import Reconstruction
@@ -92,11 +92,8 @@ def ensure_run(proj: Project, name: str = "first", nb: NotebookSettings | None =
 def truth_maps(proj: Project) -> dict[str, np.ndarray]:
     """``{"mean truth": map}`` for a project on simulated particles with their ground-truth maps
     (``gt_volumes/`` beside the particle file), at the source box; ``{}`` for real data."""
-    folder = Path(proj.record["source"]["particles"]).parent / "gt_volumes"
-    files = sorted(folder.glob("vol_*.mrc"))
-    if not files:
-        return {}
-    return {"mean truth": np.mean([clio.read_volume(p)[0] for p in files], axis=0)}
+    volumes = ground_truth_volumes(Path(proj.record["source"]["particles"]).parent)
+    return {} if volumes is None else {"mean truth": volumes.mean(axis=0)}
 
 
 def truth_fsc(proj: Project, rec: Reconstruction) -> dict[str, FSCResult]:

@@ -30,13 +30,14 @@ import yaml
 
 from cryolatent import io as clio
 from cryolatent._version import __version__
+from cryolatent.consensus import consensus_map
 from cryolatent.datasets.manifest import make_simulated
 from cryolatent.errors import InputError
 from cryolatent.io.downsample import downsample_stack
+from cryolatent.io.validate import validate_apix
 from cryolatent.latent import LatentSet
-from cryolatent.outputs import atomic_path, check_writable
+from cryolatent.outputs import atomic_path, check_folder, check_writable
 from cryolatent.reconstruct.backproject import Reconstruction
-from cryolatent.consensus import consensus_map
 from cryolatent.selection import Selection
 from cryolatent.training.config import TrainConfig
 from cryolatent.training.loop import train
@@ -64,8 +65,7 @@ def pixel_size_of(stack, given: float | None = None, where=None) -> float:
     """The pixel size of a dataset: ``given``, else the files' (:func:`cryolatent.io.pixel_size`:
     stack header, STAR optics, cryoSPARC ``blob/psize_A``, the CTF's apix column). Raises when none knows it."""
     if given is not None:
-        if not (np.isfinite(given) and given > 0):
-            raise InputError(f"--apix {given}: the pixel size must be a positive number of Angstrom")
+        validate_apix(given, "--apix")
         return float(given)
     found = clio.pixel_size(stack)
     if found is None:
@@ -96,13 +96,8 @@ class Project:
         training ``box`` (even, at most the particles' box; default
         ``min(D, 128)``). ``root`` must be new or empty unless ``force``.
         """
-        root = Path(root)
-        file = root / PROJECT_FILE
-        if root.exists() and not root.is_dir():
-            raise InputError("exists and is not a folder", root)
-        if root.is_dir() and any(root.iterdir()) and not force:
-            raise InputError("folder exists and is not empty; pass --force to make a project there", root)
-        check_writable(file, force)
+        root = check_folder(root, empty=True, force=force)
+        check_writable(root / PROJECT_FILE, force)
         with clio.load_dataset(particles, poses=poses, ctf=ctf, datadir=datadir) as stack:
             if stack.poses is None or stack.ctf is None:
                 missing = " and ".join(w for w, v in (("poses", stack.poses), ("CTF", stack.ctf)) if v is None)
@@ -151,18 +146,9 @@ class Project:
              force: bool = False, progress: bool = True) -> "Project":
         """A project on the embedded default (a simulated entry of ``data_manifest.yaml``),
         simulated into ``root/source``."""
-        root = Path(root)
-        if root.is_dir() and any(root.iterdir()) and not force:
-            raise InputError("folder exists and is not empty; pass --force to make a project there", root)
+        root = check_folder(root, empty=True, force=force)
         data = make_simulated(dataset, root / "source", force=True, progress=progress)
         return cls.create(root, data / "particles.star", box=box, force=True)
-
-    @classmethod
-    def open_or_demo(cls, root: str | os.PathLike, dataset: str = "default", **kwargs) -> "Project":
-        """Open the project in ``root``, or make the embedded-default one there if there is none."""
-        if (Path(root) / PROJECT_FILE).is_file():
-            return cls.open(root)
-        return cls.demo(root, dataset, force=True, **kwargs)
 
     # ---- the record -------------------------------------------------------
     def _save(self, force: bool = True) -> None:
@@ -222,13 +208,13 @@ class Project:
             for p in paths.values():
                 check_writable(self.path(p), force=True)
             rots, trans = stack.poses
+            apix = self.apix * stack.D / box
             ctf = np.array(stack.ctf, dtype=np.float32)
-            ctf[:, 0] = box
-            ctf[:, 1] = self.apix * stack.D / box
+            ctf[:, 0], ctf[:, 1] = box, apix
             downsample_stack(stack, box, self.path(paths["particles"]), force=True, progress=progress)
         clio.write_poses_pkl(self.path(paths["poses"]), rots, trans, force=True)  # fractions of the box: unchanged
         clio.write_ctf_pkl(self.path(paths["ctf"]), ctf, force=True)
-        self.record["preprocessed"][key] = {"apix": self.apix * self.record["box"] / box, "made": _now(),
+        self.record["preprocessed"][key] = {"apix": apix, "made": _now(),
                                             **{k: p.as_posix() for k, p in paths.items()}}
         self._save()
         return {k: self.path(p) for k, p in paths.items()}
@@ -240,9 +226,9 @@ class Project:
         box = self.train_box if box is None else int(box)
         data = self.preprocess(box, progress=progress)
         key = f"box{box}" + (f"_{selection}" if selection else "")
-        ind = None if selection is None else self.path(self._selection_record(selection)["index"])
         out = Path("consensus") / key / "consensus.mrc"
-        rec = consensus_map(data["particles"], self.path(out), poses=data["poses"], ctf=data["ctf"], ind=ind,
+        rec = consensus_map(data["particles"], self.path(out), poses=data["poses"], ctf=data["ctf"],
+                            ind=self._selection_index(selection),
                             force=force, progress=progress)
         self.record["consensus"][key] = {"map": out.as_posix(), "made": _now(), "n_particles": rec.n_particles,
                                          "resolution_0143": float(rec.fsc.resolution_0143)}
@@ -250,12 +236,12 @@ class Project:
         return rec
 
     def train_config(self, *, preset: str = "small", zdim: int = 8, epochs: int = 20, selection: str | None = None,
-                     box: int | None = None, **settings: Any) -> TrainConfig:
+                     box: int | None = None, progress: bool = True, **settings: Any) -> TrainConfig:
         """The configuration of a run on this project's preprocessed particles (``selection``: a saved
         selection's particles only); ``settings`` are any other TrainConfig fields."""
-        data = self.preprocess(box)
+        data = self.preprocess(box, progress=progress)
         config = TrainConfig.from_preset(preset, zdim=zdim, epochs=epochs, **settings)
-        ind = None if selection is None else self.path(self._selection_record(selection)["index"])
+        ind = self._selection_index(selection)
         config.update({"particles": os.fspath(data["particles"]), "poses": os.fspath(data["poses"]),
                        "ctf": os.fspath(data["ctf"]), "ind": None if ind is None else os.fspath(ind)})
         return config.validate()
@@ -265,7 +251,8 @@ class Project:
               progress: bool = True, callbacks: Iterable = (), **settings: Any) -> Run:
         """Train a run in ``runs/NAME`` (default ``run001``, ``run002``, ...) and record it with its lineage."""
         name = name or f"run{len(self.record['runs']) + 1:03d}"
-        config = self.train_config(preset=preset, zdim=zdim, epochs=epochs, selection=selection, box=box, **settings)
+        config = self.train_config(preset=preset, zdim=zdim, epochs=epochs, selection=selection, box=box,
+                                   progress=progress, **settings)
         folder = Path("runs") / name
         run = train(config, self.path(folder), callbacks=list(callbacks), resume=resume, force=force,
                     progress=progress)
@@ -310,6 +297,10 @@ class Project:
         if name not in runs:
             raise InputError(f"no run {name!r}; the project has {', '.join(runs)}", self.root)
         return runs[name]
+
+    def _selection_index(self, name: str | None) -> Path | None:
+        """The index file (original particle indices) of saved selection ``name``; None for all particles."""
+        return None if name is None else self.path(self._selection_record(name)["index"])
 
     def _selection_record(self, name: str) -> dict:
         if name not in self.record["selections"]:

@@ -131,6 +131,13 @@ def flag_settings(args: argparse.Namespace) -> dict[str, Any]:
     return {name: os.path.abspath(v) if SETTINGS[name].path and v else v for name, v in given.items()}
 
 
+def _preset(name: str):
+    """The preset ``--preset name``; an unknown name is a one-line error naming the argument."""
+    if name not in PRESETS:
+        raise InputError(f"--preset {name!r} is not a preset; choose from {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
 def build_config(args: argparse.Namespace) -> TrainConfig:
     """The configuration of the arguments: defaults (or, resuming, the stored run's) < --preset < --config < flags."""
     stored = Path(args.outdir) / CONFIG_NAME
@@ -139,9 +146,7 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
                          args.outdir)
     config = TrainConfig.from_yaml(stored) if args.resume and stored.is_file() else TrainConfig()
     if args.preset is not None:
-        if args.preset not in PRESETS:
-            raise InputError(f"--preset {args.preset!r} is not a preset; choose from {', '.join(PRESETS)}")
-        config.update(PRESETS[args.preset].values)
+        config.update(_preset(args.preset).values)
     if args.config is not None:
         config.update(read_settings(args.config), source=args.config)
     config.update(flag_settings(args))
@@ -159,8 +164,8 @@ def _train_in_project(args: argparse.Namespace):
     if args.config is not None:
         settings.update(read_settings(args.config))
     settings.update(flag_settings(args))
-    if args.preset is not None and args.preset not in PRESETS:
-        raise InputError(f"--preset {args.preset!r} is not a preset; choose from {', '.join(PRESETS)}")
+    if args.preset is not None:
+        _preset(args.preset)
     run = proj.train(args.name, preset=args.preset or "small", selection=args.selection, box=args.box,
                      force=args.force, resume=args.resume, progress=not args.no_progress, **settings)
     return run, run.outdir

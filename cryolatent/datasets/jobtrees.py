@@ -23,10 +23,9 @@ import starfile
 
 from cryolatent import io as clio
 from cryolatent.datasets.simulate import SimulationConfig, simulate_particles
-from cryolatent.errors import InputError
 from cryolatent.forward.geometry import matrix_to_euler_relion
 from cryolatent.io import cs as cs_io
-from cryolatent.outputs import save_npy
+from cryolatent.outputs import check_folder, save_npy
 
 PER_MICROGRAPH = 50
 
@@ -43,8 +42,7 @@ def _simulate(n: int, box: int, apix: float, snr: float, seed: int, progress: bo
 
 
 def _new_folder(root: Path, force: bool) -> None:
-    if root.exists() and any(root.iterdir()) and not force:
-        raise InputError("folder exists and is not empty; pass force=True to replace the job tree", root)
+    check_folder(root, empty=True, force=force)
     root.mkdir(parents=True, exist_ok=True)
 
 

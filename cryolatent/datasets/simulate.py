@@ -309,3 +309,11 @@ def simulate_dataset(
         if tmp.exists():
             shutil.rmtree(tmp)
     return outdir
+
+
+def ground_truth_volumes(data_dir: str | os.PathLike) -> np.ndarray | None:
+    """The ground-truth maps :func:`simulate_dataset` wrote (``gt_volumes/vol_###.mrc``, in label
+    order) as ``(M, D, D, D)``, or None when the folder has none (real data)."""
+    files = sorted((Path(data_dir) / "gt_volumes").glob("vol_*.mrc"))
+    return np.stack([clio.read_volume(p)[0] for p in files]) if files else None
+

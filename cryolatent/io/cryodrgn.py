@@ -22,14 +22,13 @@ from cryolatent.io.pkl import load_pkl
 DATASET_KEYS = ("particles", "poses", "ctf", "ind", "datadir")
 
 
-def is_cryodrgn_run(folder: str | os.PathLike) -> bool:
-    """Whether ``folder`` looks like a cryoDRGN training run (``config.yaml`` with ``dataset_args``)."""
-    config = Path(folder) / "config.yaml"
+def _config(folder: Path) -> dict | None:
+    """The run's ``config.yaml`` when it is a cryoDRGN one (with ``dataset_args``), else None."""
     try:
-        doc = yaml.safe_load(config.read_text())
+        doc = yaml.safe_load((folder / "config.yaml").read_text())
     except (OSError, yaml.YAMLError):
-        return False
-    return isinstance(doc, dict) and isinstance(doc.get("dataset_args"), dict)
+        return None
+    return doc if isinstance(doc, dict) and isinstance(doc.get("dataset_args"), dict) else None
 
 
 def read_cryodrgn_run(folder: str | os.PathLike, epoch: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
@@ -44,9 +43,9 @@ def read_cryodrgn_run(folder: str | os.PathLike, epoch: int | None = None) -> tu
         the latest ``z.N.pkl``.
     """
     folder = Path(folder)
-    if not is_cryodrgn_run(folder):
+    config = _config(folder)
+    if config is None:
         raise InputError("not a cryoDRGN run folder (no config.yaml with dataset_args)", folder)
-    config = yaml.safe_load((folder / "config.yaml").read_text())
     if epoch is not None:
         z_path = folder / f"z.{epoch}.pkl"
     elif (folder / "z.pkl").is_file():

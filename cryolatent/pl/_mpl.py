@@ -25,8 +25,3 @@ def savefig(fig, path: str | os.PathLike, force: bool = False, dpi: int = 110) -
         fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
     pyplot().close(fig)
     return Path(path)
-
-
-def close(fig) -> None:
-    """Release a figure pyplot keeps (after it has been saved or displayed)."""
-    pyplot().close(fig)
