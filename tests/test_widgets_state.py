@@ -410,3 +410,40 @@ def test_the_first_volume_is_drawn_at_the_librarys_threshold_not_zero():
     vol = st.set_point(3)
     assert float(vol.min()) < 0 < float(vol.max())
     assert st.threshold == pytest.approx(default_threshold(vol)) and st.threshold > 0.1
+
+
+def test_axes_from_any_column(grid_state):
+    s = grid_state
+    s.set_axes("z", 2, "defocus_A")  # x: z[2] = x + y; y: the defocus column
+    np.testing.assert_array_equal(s.xy, np.c_[s.embeddings["z"][:, 2], s.covariates["defocus_A"]])
+    assert (s.axis_label("x"), s.axis_label("y")) == ("z[2]", "defocus_A")
+    # selections act on the axes shown: defocus >= 5000 and x + y <= 9
+    mask = s.box_mask(-1, 9, 5000, 1e9)
+    x, y = s.embeddings["umap"].T
+    np.testing.assert_array_equal(mask, (x + y <= 9) & (x >= 5))
+    s.set_axis("x", "score")
+    s.set_axis("y", 0)
+    assert (s.axis_label("x"), s.axis_label("y")) == ("score", "z[0]")
+    np.testing.assert_array_equal(s.xy, np.c_[y, x])
+    with pytest.raises(Exception, match="no column 'nope'"):
+        s.set_axis("x", "nope")
+    with pytest.raises(ValueError, match="axis must be"):
+        s.set_axis("w", 0)
+    s.set_axes("umap", 0, 1)
+    assert (s.x_column, s.y_column) == ("", "")
+
+
+def test_polygon_mask_is_in_polygon_over_the_shown_axes():
+    from cryolatent.selection import in_polygon
+
+    rng = np.random.default_rng(4)
+    xy = rng.normal(size=(5000, 2))
+    s = panel_state({"umap": xy}, {}, {}, None)
+    t = np.linspace(0, 2 * np.pi, 23)[:-1]
+    poly = np.c_[0.3 + 0.9 * np.cos(t) * (1 + 0.4 * np.sin(3 * t)), -0.2 + 0.7 * np.sin(t)]
+    got = s.polygon_mask(poly)
+    np.testing.assert_array_equal(got, in_polygon(xy, poly))
+    assert 0 < got.sum() < len(xy)
+    assert s.select_polygon(poly).mask.sum() == got.sum()
+    with pytest.raises(ValueError):
+        s.polygon_mask([(0, 0), (1, 1)])

@@ -134,10 +134,11 @@ def test_volume_view_follows_point_and_threshold(state):
     state.set_point(3)
     n1 = vv.mesh.n_faces
     assert n1 > 0 and not vv.slider.disabled
-    assert vv.slider.min == pytest.approx(float(state.volume.min()))
-    assert vv.slider.value == pytest.approx(state.threshold)
-    vv.slider.value = float(state.volume.max()) * 0.8  # tighter surface
-    assert state.threshold == pytest.approx(vv.slider.value) and 0 < vv.mesh.n_faces < n1
+    mean, std = float(state.volume.mean()), float(state.volume.std())  # the slider is in σ of the shown volume
+    assert vv.slider.min == pytest.approx((float(state.volume.min()) - mean) / std)
+    assert vv.slider.value == pytest.approx((state.threshold - mean) / std)
+    vv.slider.value = vv.slider.max * 0.8  # tighter surface
+    assert state.threshold == pytest.approx(mean + vv.slider.value * std) and 0 < vv.mesh.n_faces < n1
     assert "point 3" in vv.mesh.title and "triangles" in vv.info.value
     vv.slider.value = vv.slider.max  # the slider's end: no surface, a message, no error
     assert vv.mesh.n_faces == 0 and "no surface" in vv.info.value
@@ -192,9 +193,18 @@ def test_panel_controls_drive_state(state, tmp_path):
 
     p = LatentPanel(state)
     p.embedding.value = "pca"
-    assert state.embedding == "pca" and list(p.x_dim.options) == [0, 1, 2, 3]
+    dims = [v for _, v in p.x_dim.options if isinstance(v, int)]
+    assert state.embedding == "pca" and dims == [0, 1, 2, 3]
     p.y_dim.value = 3
     assert state.y_dim == 3 and p.scatter.y_label == "pca[3]"
+    # any covariate can be an axis: defocus against pca[0]
+    assert ("defocus_A", "defocus_A") in p.x_dim.options
+    p.y_dim.value = "defocus_A"
+    assert state.y_column == "defocus_A" and p.scatter.y_label == "defocus_A"
+    np.testing.assert_array_equal(np.frombuffer(p.scatter.y, np.float32),
+                                  state.covariates["defocus_A"].astype(np.float32))
+    p.y_dim.value = 3
+    assert state.y_column == "" and p.scatter.y_label == "pca[3]"
     p.colour.value = "density"
     assert p.scatter.color_kind == "continuous"
     # tool, selection mode and undo are the scatter's toolbar (in the page); they map to the state
@@ -235,6 +245,18 @@ def test_panel_controls_drive_state(state, tmp_path):
     p.overwrite.value = True
     _click(_button(p, "export"))
     np.testing.assert_array_equal(load_index(tmp_path / "x.pkl"), [7])
+    # the selection and the rest in one step; neither written when one of them exists
+    p.export_rest.value, p.overwrite.value = True, False
+    p.export_path.value = str(tmp_path / "y.pkl")
+    (tmp_path / "y_inverse.pkl").write_text("old")
+    _click(_button(p, "export"))
+    assert not (tmp_path / "y.pkl").exists() and "y_inverse.pkl already exists" in p.status.value
+    (tmp_path / "y_inverse.pkl").unlink()
+    _click(_button(p, "export"))
+    np.testing.assert_array_equal(load_index(tmp_path / "y.pkl"), [7])
+    rest = load_index(tmp_path / "y_inverse.pkl")
+    assert len(rest) == state.n - 1 and 7 not in rest and "and the other" in p.status.value
+    p.export_rest.value = False
 
     # selections survive a "kernel restart": a fresh panel loads them from disk (Selection JSON)
     p.overwrite.value = False
@@ -294,3 +316,51 @@ def test_hover_labels_carry_the_original_particle_index():
     view = ScatterView(st)
     assert np.array_equal(np.frombuffer(view.particle, dtype=np.int32), index)
 
+
+
+def test_outline_gestures_select_in_python_with_their_mode(state, sent, tmp_path):
+    """The page sends a box range or a lasso outline (data units), no indices: Python selects."""
+    log = tmp_path / "log.jsonl"
+    view = ScatterView(state, log_path=log)
+    x, y = state.xy.T
+    (x0, x1), (y0, y1) = np.quantile(x, [0.2, 0.7]), np.quantile(y, [0.1, 0.6])
+    box = {"type": "select", "kind": "box", "seq": 1, "view": "v", "mode": "replace", "t": 1.0,
+           "range": {"x": [x1, x0], "y": [y0, y1]}}
+    view._handle_custom_msg(box, [])
+    want = np.flatnonzero((x >= x0) & (x <= x1) & (y >= y0) & (y <= y1))
+    np.testing.assert_array_equal(state.kept_positions, want)
+    cx, cy = np.median(x), np.median(y)
+    t = np.linspace(0, 2 * np.pi, 13)[:-1]
+    lasso = {"x": list(cx + np.ptp(x) / 5 * np.cos(t)), "y": list(cy + np.ptp(y) / 5 * np.sin(t))}
+    msg = {"type": "select", "kind": "lasso", "seq": 2, "view": "v", "mode": "subtract", "lasso": lasso}
+    view._handle_custom_msg(msg, [])
+    from cryolatent.selection import in_polygon
+
+    inside = np.flatnonzero(in_polygon(state.xy, np.c_[lasso["x"], lasso["y"]]))
+    assert 0 < len(inside) and len(np.intersect1d(inside, want)) > 0
+    np.testing.assert_array_equal(state.kept_positions, np.setdiff1d(want, inside))
+    acks = [c for _, c, _ in sent if c.get("type") == "ack"]
+    assert [(a["seq"], a["n"], a["n_kept"]) for a in acks] == [(1, len(want), len(want)),
+                                                            (2, len(inside), state.n_kept)]
+    recs = [json.loads(line) for line in log.read_text().splitlines()][1:]
+    assert recs[0]["indices"] == want.tolist() and recs[1]["indices"] == inside.tolist()
+    assert recs[0]["sent_at"] == 1.0 and recs[0]["received"] <= recs[0]["applied"]
+
+
+def test_hover_columns_are_sent_after_the_first_draw(state, sent):
+    view = ScatterView(state)
+    assert view.hover_columns() == ["kmeans", "defocus_A", "log_likelihood"]
+    view._handle_custom_msg({"type": "need_hover"}, [])
+    content, buffers = sent[-1][1], sent[-1][2]
+    assert content["type"] == "hover" and content["names"] == view.hover_columns()
+    cats, codes = content["categories"][0], np.frombuffer(buffers[0], np.float32)
+    np.testing.assert_array_equal(np.asarray(cats)[codes.astype(int)], state.labels["kmeans"].astype(str))
+    np.testing.assert_allclose(np.frombuffer(buffers[1], np.float32), state.covariates["defocus_A"], rtol=1e-6)
+    assert content["categories"][1] is None
+
+
+def test_marker_size_shrinks_with_the_number_of_points():
+    from cryolatent.widgets.scatter import marker_size
+
+    sizes = [marker_size(n) for n in (1_000, 100_000, 1_000_000)]
+    assert sizes == sorted(sizes, reverse=True) and sizes[0] > sizes[-1]

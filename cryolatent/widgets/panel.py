@@ -50,15 +50,15 @@ class LatentPanel(VBox):
 
         # --- view controls
         self.embedding = Dropdown(options=list(s.embeddings), value=s.embedding, description="embedding", layout=_w(190), style=_INITIAL)
-        self.x_dim = Dropdown(description="x", layout=_w(80), style=_INITIAL)
-        self.y_dim = Dropdown(description="y", layout=_w(80), style=_INITIAL)
+        self.x_dim = Dropdown(description="x", layout=_w(150), style=_INITIAL)  # a dimension or any covariate
+        self.y_dim = Dropdown(description="y", layout=_w(150), style=_INITIAL)
         self.colour = Dropdown(options=s.colour_options, value=s.colour_by, description="colour", layout=_w(200), style=_INITIAL)
         self._sync_dims()
         self.embedding.observe(lambda c: c["new"] != s.embedding and s.set_axes(c["new"], 0, 1), names="value")
-        self.x_dim.observe(lambda c: c["new"] not in (None, s.x_dim) and setattr(s, "x_dim", c["new"]), names="value")
-        self.y_dim.observe(lambda c: c["new"] not in (None, s.y_dim) and setattr(s, "y_dim", c["new"]), names="value")
+        self.x_dim.observe(lambda c: self._axis_from_control("x", c["new"]), names="value")
+        self.y_dim.observe(lambda c: self._axis_from_control("y", c["new"]), names="value")
         self.colour.observe(lambda c: setattr(s, "colour_by", c["new"]), names="value")
-        s.observe(lambda _: self._sync_dims(), names=["embedding", "x_dim", "y_dim"])
+        s.observe(lambda _: self._sync_dims(), names=["embedding", "x_dim", "y_dim", "x_column", "y_column"])
 
         # --- selection tools
         cats = sorted(set(s.labels[s.label_key].tolist())) if s.label_key else []
@@ -89,9 +89,13 @@ class LatentPanel(VBox):
         self.export_path.add_class("cl-export-path")
         self.export_kind = Dropdown(options=list(EXPORT_KINDS), value="ind", layout=_w(70))
         self.overwrite = Checkbox(value=False, description="overwrite", indent=False, layout=_w(90))
+        self.export_rest = Checkbox(value=False, description="and the rest", indent=False, layout=_w(110),
+                                    tooltip="also write every other particle, to NAME_inverse")
+        self.export_rest.add_class("cl-export-inverse")
         b_export = self._button(
-            "export", lambda: s.export(self.export_path.value, self.export_kind.value, force=self.overwrite.value),
-            "write the kept particles",
+            "export", lambda: s.export(self.export_path.value, self.export_kind.value, force=self.overwrite.value,
+                                       inverse=self.export_rest.value),
+            "write the kept particles (and, ticked 'and the rest', the others beside them)",
         )
         b_export.add_class("cl-export")
         self.sel_path = Text(value="selections", description="selections", layout=_w(260))
@@ -115,7 +119,8 @@ class LatentPanel(VBox):
                   VBox([HBox([self.sel_name, b_save]), HBox([self.named, b_use]),
                         HBox([self.comb_a, self.comb_op, self.comb_b, b_comb])])]),
             HBox([self.cov, self.cov_range, b_filter, b_unfilter]),
-            HBox([self.export_path, self.export_kind, self.overwrite, b_export, self.sel_path, b_store, b_load]),
+            HBox([self.export_path, self.export_kind, self.export_rest, self.overwrite, b_export]),
+            HBox([self.sel_path, b_store, b_load]),
             self.status,
         ]
         super().__init__(rows)
@@ -152,13 +157,20 @@ class LatentPanel(VBox):
         if self.cov.value:
             self.state.set_filter(self.cov.value, *self.cov_range.value)
 
+    def _axis_from_control(self, which: str, value) -> None:
+        s = self.state
+        if value is None or value == (getattr(s, f"{which}_column") or getattr(s, f"{which}_dim")):
+            return
+        self._run(lambda: s.set_axis(which, value))
+
     def _sync_dims(self) -> None:
         s = self.state
         k = s.embeddings[s.embedding].shape[1]
-        for dd, val in ((self.x_dim, s.x_dim), (self.y_dim, s.y_dim)):
-            if list(dd.options) != list(range(k)):
-                dd.options = list(range(k))
-            dd.value = val
+        options = [(f"{s.embedding}[{i}]", i) for i in range(k)] + [(c, c) for c in s.covariates]
+        for dd, which in ((self.x_dim, "x"), (self.y_dim, "y")):
+            if list(dd.options) != options:
+                dd.options = options
+            dd.value = getattr(s, f"{which}_column") or getattr(s, f"{which}_dim")
         if self.embedding.value != s.embedding:
             self.embedding.value = s.embedding
 

@@ -1,12 +1,12 @@
 // Front end of cryolatent's plotly anywidgets (ScatterView, MeshView).
 // plotly.js comes from the plotly Python package (offline): the first view asks
 // the kernel for it once ({type: "need_plotly"}) and defines window.Plotly.
-// Gestures (box, lasso, click, deselect) go to Python as custom messages with the
-// point indices in a binary Int32Array buffer; Python acks each one by seq.
-// The scatter's toolbar (tool, selection mode, undo) acts in the page at once and
-// tells Python afterwards, so it works while the kernel is busy. plotly's own
-// selection outlines are removed once a gesture is taken (editable outlines would
-// catch the next drag or click); the kept points are drawn from `selected`.
+// Gestures go to Python as custom messages, acked by seq: a box or lasso is drawn by
+// the page itself (plotly never sees the drag, so no editable plotly outline can catch
+// the next one) and sent as its outline in data units; Python selects the points. A
+// click sends the clicked point. The toolbar (tool, selection mode, undo) acts in the
+// page at once and tells Python afterwards, so it works while the kernel is busy.
+// The kept points (`selected`) are drawn in colour over all points in grey.
 
 const PLOTLY_PROMISE = "__cryolatentPlotly";
 
@@ -57,12 +57,32 @@ const PALETTE = [
   "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
   "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
 ];
+const GREY = "#c2c2c2"; // every point, under a selection drawn in colour on top
+const PLAIN = "#3b6ea8"; // points when nothing colours them
 
-function markerFor(model) {
+// Typed views of binary traits, decoded once per new value (they can hold a million points).
+function typedCache(model) {
+  const cache = new Map();
+  return (key, ctor) => {
+    const dv = model.get(key);
+    const hit = cache.get(key);
+    if (hit && hit.dv === dv) return hit.arr;
+    const arr = ctor(dv);
+    cache.set(key, { dv, arr });
+    return arr;
+  };
+}
+
+function range(values) {
+  let lo = Infinity, hi = -Infinity;
+  for (let i = 0; i < values.length; i++) { const v = values[i]; if (v < lo) lo = v; if (v > hi) hi = v; }
+  return lo <= hi ? [lo, hi] : [0, 1];
+}
+
+// The marker of coloured points: `values` (or null) coloured as the model says; cmin/cmax of all points.
+function markerFor(model, values, limits, size) {
   const kind = model.get("color_kind");
-  const size = model.get("marker_size");
-  if (kind === "none") return { size, color: "#3b6ea8", opacity: 0.8 };
-  const values = Array.from(f32(model.get("color")));
+  if (kind === "none" || !values) return { size, color: PLAIN, opacity: 0.8 };
   if (kind === "categorical") {
     const cats = model.get("categories");
     const n = Math.max(cats.length, 1);
@@ -80,28 +100,43 @@ function markerFor(model) {
     };
   }
   return {
-    size, color: values, colorscale: "Viridis", opacity: 0.85,
+    size, color: values, colorscale: "Viridis", cmin: limits[0], cmax: limits[1], opacity: 0.85,
     colorbar: { title: { text: model.get("color_title") }, thickness: 12, len: 0.9 },
   };
 }
 
-function scatterTraces(model) {
-  const x = f32(model.get("x"));
-  const y = f32(model.get("y"));
-  const sel = model.get("has_selection") ? Array.from(i32(model.get("selected"))) : null;
-  const marker = markerFor(model);
-  // an empty selection dims every point itself rather than pass `selectedpoints: []`, which
-  // plotly's re-selection (outlines, dragmode changes) may replace: "0 kept" once showed all at full colour
-  if (sel && sel.length === 0) marker.opacity = 0.12;
-  const main = {
-    type: "scattergl", mode: "markers", x, y, marker,
-    selectedpoints: sel && sel.length ? sel : null, unselected: { marker: { opacity: 0.12 } },
-    hovertemplate: "%{pointIndex}<extra></extra>", name: "particles", showlegend: false,
-  };
-  const particle = i32(model.get("particle"));
-  if (particle.length === x.length) {  // hover names the particle (its index in your particle file)
-    main.customdata = Array.from(particle);
-    main.hovertemplate = "particle %{customdata}<extra></extra>";
+// Traces: 0 every point (coloured, or grey under a selection), 1 the kept points in colour
+// on top (so a selection stays visible however densely the rest pile up), 2 the clicked point.
+function scatterTraces(model, typed) {
+  const x = typed("x", f32), y = typed("y", f32);
+  const kind = model.get("color_kind");
+  const colour = kind === "none" ? null : typed("color", f32);
+  const limits = colour && kind === "continuous" ? typed("color", (dv) => range(f32(dv))) : null;
+  const particle = typed("particle", i32);
+  const sel = model.get("has_selection") ? typed("selected", i32) : null;
+  const size = model.get("marker_size");
+  const hover = { hovertemplate: "particle %{customdata}<extra></extra>" };
+  const base = { type: "scattergl", mode: "markers", showlegend: false };
+  const ids = particle.length === x.length ? particle : null;
+  let main, top;
+  if (!sel) {
+    main = { ...base, ...hover, x, y, customdata: ids, marker: markerFor(model, colour, limits, size), name: "particles" };
+    top = { ...base, x: [], y: [], hoverinfo: "skip", name: "kept" };
+  } else {
+    const m = sel.length;
+    const xs = new Float32Array(m), ys = new Float32Array(m), ps = new Int32Array(m);
+    const cs = colour ? new Float32Array(m) : null;
+    for (let i = 0; i < m; i++) {
+      const p = sel[i];
+      xs[i] = x[p]; ys[i] = y[p];
+      if (ids) ps[i] = ids[p];
+      if (cs) cs[i] = colour[p];
+    }
+    main = {
+      ...base, ...hover, x, y, customdata: ids, name: "particles",
+      marker: { size: Math.max(1, size * 0.8), color: GREY, opacity: 0.5 },
+    };
+    top = { ...base, ...hover, x: xs, y: ys, customdata: ids ? ps : null, marker: markerFor(model, cs, limits, size), name: "kept" };
   }
   const p = model.get("point");
   const cur = {
@@ -109,16 +144,23 @@ function scatterTraces(model) {
     y: p >= 0 && p < y.length ? [y[p]] : [], hoverinfo: "skip", showlegend: false,
     marker: { size: 14, color: "rgba(0,0,0,0)", line: { color: "#d62728", width: 2.5 } },
   };
-  return [main, cur];
+  return [main, top, cur];
 }
 
-function scatterLayout(model) {
+function padded(values) {
+  const [lo, hi] = range(values);
+  const pad = (hi - lo) * 0.04 || 0.5;
+  return [lo - pad, hi + pad];
+}
+
+function scatterLayout(model, typed) {
   return {
     width: model.get("width"), height: model.get("height"),
     margin: { l: 50, r: 10, t: 30, b: 40 },
     title: { text: model.get("title"), font: { size: 13 }, x: 0.01, xanchor: "left" },
-    xaxis: { title: { text: model.get("x_label") }, zeroline: false },
-    yaxis: { title: { text: model.get("y_label") }, zeroline: false },
+    // fixed ranges: no autorange pass over a million points on every redraw
+    xaxis: { title: { text: model.get("x_label") }, zeroline: false, range: padded(typed("x", f32)), autorange: false },
+    yaxis: { title: { text: model.get("y_label") }, zeroline: false, range: padded(typed("y", f32)), autorange: false },
     dragmode: model.get("dragmode"), clickmode: "event", hovermode: "closest",
     uirevision: model.get("uirevision"), selections: [],
   };
@@ -178,31 +220,74 @@ function toolbar(model, onTool, onUndo) {
   return { bar, show };
 }
 
+const SVG = "http://www.w3.org/2000/svg";
+
+// The page's own box and lasso: drawn over the plot, sent as an outline in data units.
+function outlineLayer(holder) {
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("class", "cl-outline");
+  svg.style.cssText = "position:absolute;left:0;top:0;width:100%;height:100%;pointer-events:none;overflow:visible";
+  const path = document.createElementNS(SVG, "path");
+  path.setAttribute("fill", "rgba(43,90,138,0.08)");
+  path.setAttribute("stroke", "#2b5a8a");
+  path.setAttribute("stroke-width", "1.5");
+  path.setAttribute("stroke-dasharray", "4 3");
+  svg.append(path);
+  holder.append(svg);
+  return {
+    draw(pts, closed) {
+      path.setAttribute("d", pts.length ? `M${pts.map((p) => p.join(",")).join("L")}${closed ? "Z" : ""}` : "");
+    },
+    clear() { path.setAttribute("d", ""); },
+  };
+}
+
+function hoverLine(hover, position, particle) {
+  const parts = [`particle ${particle}`];
+  for (const col of hover) {
+    const v = col.values[position];
+    if (v === undefined) continue;
+    const text = col.categories ? col.categories[v] : Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-2 && v !== 0)
+      ? v.toExponential(2) : Number(v.toPrecision(4)).toString();
+    parts.push(`${col.name} ${text}`);
+  }
+  return parts.join(" · ");
+}
+
 function renderScatter({ model, el }) {
   el.classList.add("cryolatent-scatter");
+  const typed = typedCache(model);
+  const holder = document.createElement("div");
+  holder.style.cssText = "position:relative";
   const gd = document.createElement("div");
   gd.className = "cl-plot";
+  holder.append(gd);
+  const outline = outlineLayer(holder);
   const status = document.createElement("div");
   status.className = "cl-status";
-  // a tool press sets plotly's dragmode here and now (unless a drag is still being
-  // taken: then as soon as it is), and the model, which tells Python afterwards
+  const info = document.createElement("div");
+  info.className = "cl-hover";
+  info.style.cssText = "font-size:12px;color:#333;min-height:16px;white-space:nowrap;overflow:hidden";
+  const timing = { sent: {}, acked: {}, drawn: [] }; // page clock (Date.now()) of each step, for the benchmark
+  el.__cl = timing;
+  // a tool press sets plotly's dragmode here and now (unless plotly is mid-drag: then as
+  // soon as it is done), and the model, which tells Python afterwards
   const setTool = (mode) => {
     if (model.get("dragmode") !== mode) { model.set("dragmode", mode); model.save_changes(); }
-    if (Plotly && gd._fullLayout && !busy() && gd._fullLayout.dragmode !== mode) {
+    if (Plotly && gd._fullLayout && !dragging && gd._fullLayout.dragmode !== mode) {
       Plotly.relayout(gd, { dragmode: mode });
     }
     tools.show();
   };
-  const tools = toolbar(model, setTool, () => send("undo", []));
-  el.append(tools.bar, gd, status);
+  const tools = toolbar(model, setTool, () => send("undo"));
+  el.append(tools.bar, holder, info, status);
   const view = Math.random().toString(36).slice(2);
   const counts = { sent: 0, acked: 0, errors: 0 };
   let seq = 0;
   let Plotly = null;
-  let dragging = false;
+  let dragging = false; // a plotly zoom or pan in progress: redraws wait for its end
   let pending = false;
-  let busy = () => dragging;
-  let redrawing = 0; // plotly may emit plotly_deselect when our redraw drops its outline: not the user's
+  let hoverCols = [];
 
   const showStatus = () => {
     status.dataset.sent = counts.sent;
@@ -214,47 +299,45 @@ function renderScatter({ model, el }) {
   };
   showStatus();
 
-  const send = (kind, indices, extra = {}) => {
+  const send = (kind, indices = null, extra = {}) => {
     seq += 1;
     counts.sent += 1;
+    timing.sent[seq] = Date.now();
     showStatus();
-    const buf = Int32Array.from(indices);
     const mode = model.get("select_mode");
+    const buffers = indices ? [Int32Array.from(indices).buffer] : [];
     // WidgetModel.send(content, callbacks, buffers)
-    model.send({ type: "select", kind, seq, view, mode, n: buf.length, ...extra }, undefined, [buf.buffer]);
+    model.send({ type: "select", kind, seq, view, mode, t: Date.now(), n: indices ? indices.length : null, ...extra },
+      undefined, buffers);
+    return seq;
   };
 
-  // State pushed from Python never redraws while a gesture is in progress (that would
-  // cancel it); it is applied once the gesture is done. Data-only changes keep the
-  // current layout object, so the dragmode and zoom the user set stay as they are.
-  // editSelection: false: plotly's outlines are not edit handles (they are removed anyway).
+  // State pushed from Python never redraws during a plotly zoom or pan (that would cancel
+  // it); it is applied once the drag is done. Data-only changes keep the current layout
+  // object, so the dragmode and zoom the user set stay as they are.
   const config = { displaylogo: false, responsive: false, editSelection: false };
   const dirty = { data: false, layout: false, dragmode: false };
-  // plotly keeps the outline of the last box/lasso in layout.selections, and react keeps
-  // it too (it is a user edit, kept under uirevision): remove it by relayout, then put
-  // back the panel's selectedpoints (that relayout re-selects the outline's points).
-  // Left in place, a drag or click inside it would move or catch it instead of selecting.
-  const dropOutlines = () => {
-    if (!(gd.layout && gd.layout.selections && gd.layout.selections.length)) return undefined;
-    const sp = scatterTraces(model)[0].selectedpoints;
-    return Plotly.relayout(gd, { selections: [] }).then(() => Plotly.restyle(gd, { selectedpoints: [sp] }, [0]));
-  };
   const flush = () => {
     if (!Plotly) return;
-    if (busy()) { pending = true; return; }
+    if (dragging) { pending = true; return; }
     pending = false;
     let layout = null;
     if (dirty.layout) {
-      layout = scatterLayout(model);
+      layout = scatterLayout(model, typed);
       if (!dirty.dragmode && gd._fullLayout) layout.dragmode = gd._fullLayout.dragmode;
     } else if (dirty.data) {
       layout = { ...gd.layout, selections: [] };
       if (dirty.dragmode) layout.dragmode = model.get("dragmode");
     }
     if (layout) {
-      redrawing += 1;
-      Promise.resolve(Plotly.react(gd, scatterTraces(model), layout, config))
-        .then(dropOutlines).finally(() => { redrawing -= 1; });
+      const traces = scatterTraces(model, typed);
+      const n = model.get("has_selection") ? traces[1].x.length : -1;
+      Promise.resolve(Plotly.react(gd, traces, layout, config)).then(() => {
+        requestAnimationFrame(() => {
+          timing.drawn.push({ t: Date.now(), n });
+          status.dataset.drawn = String(n);
+        });
+      });
     }
     if (dirty.dragmode && !dirty.layout && gd._fullLayout.dragmode !== model.get("dragmode")) {
       Plotly.relayout(gd, { dragmode: model.get("dragmode") });
@@ -264,11 +347,15 @@ function renderScatter({ model, el }) {
   const schedule = coalesce(flush);
   const mark = (what) => () => { dirty[what] = true; schedule(); };
 
-  const onCustom = (msg) => {
+  const onCustom = (msg, buffers) => {
     if (msg && msg.type === "ack" && msg.view === view) {
       counts.acked += 1;
+      timing.acked[msg.seq] = Date.now();
       if (msg.error) counts.errors += 1;
+      if (msg.seq === drawnSeq) outline.clear();
       showStatus();
+    } else if (msg && msg.type === "hover") {
+      hoverCols = msg.names.map((name, i) => ({ name, categories: msg.categories[i], values: f32(buffers[i]) }));
     }
   };
   model.on("msg:custom", onCustom);
@@ -277,62 +364,107 @@ function renderScatter({ model, el }) {
     handlers[k] = mark("data");
   }
   for (const k of ["width", "height", "title", "x_label", "y_label", "uirevision"]) handlers[k] = mark("layout");
+  handlers.x = () => { dirty.layout = true; schedule(); };  // new coordinates: new axis ranges
+  handlers.y = handlers.x;
   handlers.dragmode = () => { tools.show(); mark("dragmode")(); };
   handlers.select_mode = () => tools.show();
   handlers.n_undo = () => tools.show();
   for (const [k, h] of Object.entries(handlers)) model.on(`change:${k}`, h);
 
-  // plotly emits plotly_selected some time after mouseup (asynchronously with
-  // scattergl), and may re-emit after a redraw. Count box/lasso drags; send one
-  // selection per drag; hold redraws until every drag's selection has arrived.
-  let armed = 0;
-  let downAt = null;
-  let safety = null;
-  let travel = 0; // furthest the pointer got from downAt: a lasso ends where it began
+  // position (row) of a plotly point: trace 1 holds the kept points, in `selected` order
+  const position = (curve, index) => {
+    if (curve === 0) return index;
+    if (curve === 1 && model.get("has_selection")) return typed("selected", i32)[index];
+    return -1;
+  };
+
+  // --- the page's own box and lasso (plotly never sees these drags)
+  let drag = null;
+  let drawnSeq = -1;
+  const plotArea = (ev) => {
+    const fl = gd._fullLayout;
+    if (!fl) return null;
+    const r = gd.getBoundingClientRect();
+    const px = ev.clientX - r.left - fl._size.l, py = ev.clientY - r.top - fl._size.t;
+    return { fl, r, px, py, inside: px >= 0 && py >= 0 && px <= fl._size.w && py <= fl._size.h };
+  };
+  const ours = (ev) => {
+    const tool = model.get("dragmode");
+    if ((tool !== "select" && tool !== "lasso") || ev.button !== 0) return null;
+    const a = plotArea(ev);
+    return a && a.inside ? a : null;
+  };
+  const toPage = (a, px, py) => [px + a.fl._size.l, py + a.fl._size.t];
   const down = (ev) => {
-    dragging = true;
-    travel = 0;
-    const mode = gd._fullLayout && gd._fullLayout.dragmode;
-    downAt = mode === "select" || mode === "lasso" ? [ev.clientX, ev.clientY] : null;
+    const a = ours(ev);
+    if (!a) { dragging = true; return; } // plotly's zoom, pan, axis drag or modebar
+    ev.stopPropagation();
+    ev.preventDefault();
+    drag = { tool: model.get("dragmode"), a, pts: [[a.px, a.py]], travel: 0, x0: ev.clientX, y0: ev.clientY };
   };
+  const swallow = (ev) => { if (drag || ours(ev)) { ev.stopPropagation(); ev.preventDefault(); } };
   const move = (ev) => {
-    if (dragging && downAt) travel = Math.max(travel, Math.hypot(ev.clientX - downAt[0], ev.clientY - downAt[1]));
+    if (!drag) return;
+    const { a } = drag;
+    const px = Math.min(Math.max(ev.clientX - a.r.left - a.fl._size.l, 0), a.fl._size.w);
+    const py = Math.min(Math.max(ev.clientY - a.r.top - a.fl._size.t, 0), a.fl._size.h);
+    drag.travel = Math.max(drag.travel, Math.hypot(ev.clientX - drag.x0, ev.clientY - drag.y0));
+    if (drag.tool === "select") drag.pts = [drag.pts[0], [px, py]];
+    else {
+      const last = drag.pts[drag.pts.length - 1];
+      if (Math.hypot(px - last[0], py - last[1]) >= 2) drag.pts.push([px, py]);
+    }
+    const pts = drag.tool === "select"
+      ? [drag.pts[0], [px, drag.pts[0][1]], [px, py], [drag.pts[0][0], py]] : drag.pts;
+    outline.draw(pts.map((p) => toPage(a, p[0], p[1])), drag.tool === "select");
+    ev.stopPropagation();
   };
-  const up = () => {
-    if (!dragging) return;
-    dragging = false;
-    if (downAt && travel > 3) armed += 1;
-    downAt = null;
-    clearTimeout(safety);
-    safety = setTimeout(() => { armed = 0; if (pending) flush(); }, 5000);
-    if (pending) setTimeout(flush, 0);
+  const up = (ev) => {
+    if (!drag) {
+      if (dragging) { dragging = false; if (pending) setTimeout(flush, 0); }
+      return;
+    }
+    ev.stopPropagation();
+    const { a, tool, pts, travel } = drag;
+    drag = null;
+    const xa = a.fl.xaxis, ya = a.fl.yaxis;
+    if (travel <= 3) { // a click: the hovered point, as plotly would report it
+      outline.clear();
+      const h = (gd._hoverdata || []).find((q) => q.curveNumber === 0 || q.curveNumber === 1);
+      const p = h ? position(h.curveNumber, h.pointIndex) : -1;
+      if (p >= 0) send("click", [p]);
+      return;
+    }
+    const xs = pts.map((p) => xa.p2d(p[0])), ys = pts.map((p) => ya.p2d(p[1]));
+    if (tool === "select") {
+      drawnSeq = send("box", null, { range: { x: [xs[0], xs[1]], y: [ys[0], ys[1]] } });
+    } else if (pts.length >= 3) {
+      drawnSeq = send("lasso", null, { lasso: { x: xs, y: ys } });
+    } else outline.clear();
   };
-  busy = () => dragging || armed > 0;
   gd.addEventListener("pointerdown", down, true);
+  gd.addEventListener("mousedown", swallow, true);
+  gd.addEventListener("click", swallow, true);
   window.addEventListener("pointermove", move, true);
   window.addEventListener("pointerup", up, true);
 
   loadPlotly(model).then((P) => {
     Plotly = P;
-    return Plotly.newPlot(gd, scatterTraces(model), scatterLayout(model), config);
+    return Plotly.newPlot(gd, scatterTraces(model, typed), scatterLayout(model, typed), config);
   }).then(() => {
-    gd.on("plotly_selected", (ev) => {
-      if (!ev || armed <= 0 || !(ev.range || ev.lassoPoints)) return; // not from a drag
-      armed -= 1;
-      const idx = ev.points.filter((p) => p.curveNumber === 0).map((p) => p.pointIndex);
-      const kind = ev.lassoPoints ? "lasso" : "box";
-      const extra = ev.lassoPoints
-        ? { lasso: { x: Array.from(ev.lassoPoints.x), y: Array.from(ev.lassoPoints.y) } }
-        : ev.range ? { range: { x: Array.from(ev.range.x), y: Array.from(ev.range.y) } } : {};
-      send(kind, idx, extra);
-      dirty.data = true; // redraw without plotly's outline once every drag is in
-      if (armed === 0) setTimeout(flush, 0); else pending = true;
+    gd.on("plotly_click", (ev) => { // zoom and pan tools: plotly's own click
+      const q = ev && ev.points && ev.points.find((r) => r.curveNumber === 0 || r.curveNumber === 1);
+      const p = q ? position(q.curveNumber, q.pointIndex) : -1;
+      if (p >= 0) send("click", [p]);
     });
-    gd.on("plotly_click", (ev) => {
-      const p = ev && ev.points && ev.points.find((q) => q.curveNumber === 0);
-      if (p) send("click", [p.pointIndex]);
+    gd.on("plotly_hover", (ev) => {
+      const q = ev && ev.points && ev.points.find((r) => r.curveNumber === 0 || r.curveNumber === 1);
+      const p = q ? position(q.curveNumber, q.pointIndex) : -1;
+      if (p < 0) return;
+      const ids = typed("particle", i32);
+      info.textContent = hoverLine(hoverCols, p, ids.length > p ? ids[p] : p);
+      info.dataset.position = String(p);
     });
-    gd.on("plotly_deselect", () => { if (!redrawing) send("deselect", []); });
     gd.on("plotly_relayout", (ev) => {
       if (ev && ev.dragmode && ev.dragmode !== model.get("dragmode")) {
         model.set("dragmode", ev.dragmode);
@@ -340,7 +472,11 @@ function renderScatter({ model, el }) {
         tools.show();
       }
     });
-    el.dataset.ready = "1";
+    requestAnimationFrame(() => {
+      el.dataset.ready = "1";
+      timing.ready = Date.now();
+      model.send({ type: "need_hover" }); // covariates for the hover line, after the first draw
+    });
   }).catch((err) => {
     status.textContent = `cannot draw the scatter: ${err}`;
   });

@@ -3,15 +3,23 @@
 Why not ``go.FigureWidget``: every browser event there shares one synced
 attribute, and the widgets front end merges queued state changes while the
 kernel is busy, so quick successive box selections get lost. Here each gesture
-is its own custom message (indices in a binary Int32 buffer), handled in order
-and acknowledged by ``seq``; state flows back through binary traits.
+is its own custom message, handled in order and acknowledged by ``seq``; state
+flows back through binary traits.
+
+Boxes and lassos are drawn by the page itself, not by plotly (whose editable
+selection outlines caught the next drag or click): a gesture sends its outline
+in data units (``range`` or ``lasso``) and Python selects the points inside it
+(:meth:`PanelState.box_mask` / :meth:`PanelState.polygon_mask`), so a million
+points cost the browser nothing and the selection has one definition. The kept
+points are drawn as a second trace in colour over every point in grey, so a
+selection stays visible at any density.
 
 The tool (box, lasso, zoom, pan), the selection mode (new, add, subtract,
 intersect) and undo are buttons of the widget's own toolbar: a press takes effect
 in the page at once, even while the kernel is busy, and Python is told afterwards
 (``dragmode``, ``select_mode``); each gesture carries the mode it was drawn in.
-plotly's own selection outlines are cleared once a gesture is taken (the panel
-shows the kept points itself), so no later drag or click lands on an old outline.
+Hover shows the particle and a few of its covariates, sent once after the first
+draw (``need_hover``) so they do not delay it.
 
 plotly.js is the copy bundled with the plotly Python package, sent to the page
 once on request, so the widget works offline.
@@ -33,6 +41,13 @@ from cryolatent.widgets.state import NONE, SELECT_MODES, PanelState
 
 _JS = Path(__file__).with_name("scatter.js")
 DRAGMODES = ("zoom", "pan", "select", "lasso")
+HOVER_PREFERRED = ("recon_error", "defocus_A", "astigmatism_A", "rot", "tilt", "psi")  # hover covariates, in order
+HOVER_MAX = 5  # columns in the hover line
+
+
+def marker_size(n: int) -> float:
+    """Point size in pixels for ``n`` points: smaller as they crowd."""
+    return 3.0 if n <= 50_000 else 2.0 if n <= 300_000 else 1.5
 
 
 @lru_cache(maxsize=1)
@@ -68,10 +83,15 @@ class PlotlyWidget(anywidget.AnyWidget):
     def _dispatch(self, _widget, content, buffers) -> None:
         if isinstance(content, dict) and content.get("type") == "need_plotly":
             self.send({"type": "plotly_js"}, buffers=[plotly_js()])
+        elif isinstance(content, dict) and content.get("type") == "need_hover":
+            self._send_hover()
         else:
             self._on_custom(content, buffers)
 
     def _on_custom(self, content, buffers) -> None:  # pragma: no cover - overridden
+        pass
+
+    def _send_hover(self) -> None:  # pragma: no cover - overridden
         pass
 
 
@@ -120,11 +140,13 @@ class ScatterView(PlotlyWidget):
             log_path = os.environ.get("CRYOLATENT_WIDGET_LOG")
         self.log_path = os.fspath(log_path) if log_path else None
         self.particle = _i32(state.index)
+        self.marker_size = marker_size(state.n)
         self._push_xy()
         self._push_colour()
         self._push_selection()
         self._log_view()
-        state.observe(lambda _: (self._push_xy(), self._log_view()), names=["embedding", "x_dim", "y_dim"])
+        state.observe(lambda _: (self._push_xy(), self._log_view()),
+                      names=["embedding", "x_dim", "y_dim", "x_column", "y_column"])
         state.observe(lambda _: (self._push_colour(), self._log_view()), names=["colour_by"])
         state.observe(lambda _: self._push_selection(), names=["selection", "filters"])
         state.observe(lambda c: setattr(self, "point", c["new"]), names=["current_point"])
@@ -150,9 +172,8 @@ class ScatterView(PlotlyWidget):
         xy = s.xy
         with self.hold_sync():
             self.x, self.y = _f32(xy[:, 0]), _f32(xy[:, 1])
-            self.x_label = f"{s.embedding}[{s.x_dim}]"
-            self.y_label = f"{s.embedding}[{s.y_dim}]"
-            self.uirevision = f"{s.embedding}:{s.x_dim}:{s.y_dim}"
+            self.x_label, self.y_label = s.axis_label("x"), s.axis_label("y")
+            self.uirevision = f"{self.x_label}:{self.y_label}"
             self.title = f"{s.n:,} particles"
 
     def _push_colour(self) -> None:
@@ -172,15 +193,48 @@ class ScatterView(PlotlyWidget):
             self.selected = b"" if hl is None else _i32(hl)
             self.has_selection = hl is not None
 
+    def hover_columns(self) -> list[str]:
+        """The labels and covariates the hover line shows (at most ``HOVER_MAX``)."""
+        s = self.state
+        cov = [c for c in HOVER_PREFERRED if c in s.covariates] + [c for c in s.covariates if c not in HOVER_PREFERRED]
+        return [*s.labels, *cov][:HOVER_MAX]
+
+    def _send_hover(self) -> None:
+        """Send the hover columns: one float32 buffer each (labels as codes, with their names)."""
+        s = self.state
+        names, cats, bufs = [], [], []
+        for col in self.hover_columns():
+            if col in s.labels:
+                c, codes = np.unique(s.labels[col], return_inverse=True)
+                values, categories = codes, [str(v) for v in c]
+            else:
+                values, categories = s.covariates[col], None
+            names.append(col)
+            cats.append(categories)
+            bufs.append(_f32(values))
+        self.send({"type": "hover", "names": names, "categories": cats}, buffers=bufs)
+
     # ------------------------------------------------------------ view -> state
+    def _region(self, content, buffers) -> np.ndarray:
+        """Positions inside a gesture's outline (``range`` or ``lasso``, data units), or the
+        positions it carries in a binary buffer."""
+        if content.get("lasso"):
+            return np.flatnonzero(self.state.polygon_mask(np.c_[content["lasso"]["x"], content["lasso"]["y"]]))
+        if content.get("range") and not buffers:
+            (x0, x1), (y0, y1) = content["range"]["x"], content["range"]["y"]
+            return np.flatnonzero(self.state.box_mask(x0, x1, y0, y1))
+        return np.frombuffer(buffers[0], dtype=np.int32) if buffers else np.zeros(0, np.int32)
+
     def _on_custom(self, content, buffers) -> None:
         if not isinstance(content, dict) or content.get("type") != "select":
             return
         kind = content.get("kind")
         seq = content.get("seq")
-        idx = np.frombuffer(buffers[0], dtype=np.int32) if buffers else np.zeros(0, np.int32)
+        idx = np.zeros(0, np.int64)
         error = ""
+        received = time.time()
         try:
+            idx = self._region(content, buffers)
             if kind in ("box", "lasso"):
                 mode = content.get("mode") or self.state.select_mode  # the mode it was drawn in
                 self.state.select_indices(idx, mode=mode, kind=kind)
@@ -197,8 +251,9 @@ class ScatterView(PlotlyWidget):
             error = f"{type(exc).__name__}: {exc}"
             self.state.error(f"gesture {kind} failed: {error}")
         self.n_received += 1
-        self._log(content, idx, error)
-        self.send({"type": "ack", "seq": seq, "view": content.get("view"), "n": int(idx.size), "error": error})
+        self._log(content, idx, error, received, time.time())
+        self.send({"type": "ack", "seq": seq, "view": content.get("view"), "n": int(idx.size), "error": error,
+                   "n_kept": self.state.n_kept})
 
     def _write_log(self, rec: dict) -> None:
         with open(self.log_path, "a") as f:
@@ -215,6 +270,8 @@ class ScatterView(PlotlyWidget):
             "embedding": s.embedding,
             "x_dim": s.x_dim,
             "y_dim": s.y_dim,
+            "x_label": s.axis_label("x"),
+            "y_label": s.axis_label("y"),
             "x": xy[:, 0].tolist(),
             "y": xy[:, 1].tolist(),
             "colour_by": s.colour_by,
@@ -226,7 +283,7 @@ class ScatterView(PlotlyWidget):
         rec["time"] = time.time()
         self._write_log(rec)
 
-    def _log(self, content: dict, idx: np.ndarray, error: str) -> None:
+    def _log(self, content: dict, idx: np.ndarray, error: str, received: float, applied: float) -> None:
         if not self.log_path:
             return
         rec = {
@@ -241,6 +298,9 @@ class ScatterView(PlotlyWidget):
             "range": content.get("range"),
             "lasso": content.get("lasso"),
             "error": error,
+            "sent_at": content.get("t"),  # the page's clock (ms since the epoch) when the gesture ended
+            "received": received,  # Python's clock (s since the epoch) when the message arrived
+            "applied": applied,  # ... and when the state (selection, point) had taken it
             "time": time.time(),
         }
         self._write_log(rec)

@@ -26,7 +26,7 @@ from traitlets import Dict, Float, HasTraits, Instance, Int, List, Unicode, obse
 
 from cryolatent.errors import InputError
 from cryolatent.latent import LatentSet
-from cryolatent.selection import Selection, fingerprint, load_selections, save_selections
+from cryolatent.selection import Selection, fingerprint, in_polygon, load_selections, save_selections
 from cryolatent.tl.embedding import knn_density
 from cryolatent.volumes import Decoder, default_threshold
 
@@ -68,6 +68,8 @@ class PanelState(HasTraits):
     embedding = Unicode()
     x_dim = Int(0)
     y_dim = Int(1)
+    x_column = Unicode("")  # a covariate shown on x instead of embedding[:, x_dim] ("" = the embedding)
+    y_column = Unicode("")
     colour_by = Unicode(NONE)
     label_key = Unicode("")  # which labels select_clusters uses
     selection = Instance(Selection, allow_none=True)  # None = nothing selected (all kept)
@@ -124,6 +126,12 @@ class PanelState(HasTraits):
             raise ValueError(f"{name} cannot be {proposal['value']!r}; options: {options}")
         return proposal["value"]
 
+    @validate("x_column", "y_column")
+    def _check_column(self, proposal):
+        if proposal["value"] and proposal["value"] not in self.covariates:
+            raise ValueError(f"no column {proposal['value']!r} to plot; have {sorted(self.covariates)}")
+        return proposal["value"]
+
     @validate("select_mode")
     def _check_mode(self, proposal):
         if proposal["value"] not in _MODES:
@@ -137,13 +145,33 @@ class PanelState(HasTraits):
             raise ValueError(f"{self.embedding!r} has {k} dimensions, got axis {proposal['value']}")
         return proposal["value"]
 
-    def set_axes(self, embedding: str, x: int = 0, y: int = 1) -> None:
-        """Show dimensions ``x``, ``y`` of ``embedding`` (one change notification per trait)."""
+    def set_axes(self, embedding: str, x: int | str = 0, y: int | str = 1) -> None:
+        """Show ``embedding`` on the axes: ``x``, ``y`` are its dimensions or covariate names
+        (e.g. ``set_axes("umap", 0, "defocus_A")``); one change notification per trait."""
         k = self.embeddings[embedding].shape[1] if embedding in self.embeddings else 0
         with self.hold_trait_notifications():
             self.x_dim, self.y_dim = 0, 0
             self.embedding = embedding
-            self.x_dim, self.y_dim = min(x, k - 1), min(y, k - 1)
+            self.x_column = x if isinstance(x, str) else ""
+            self.y_column = y if isinstance(y, str) else ""
+            self.x_dim = 0 if isinstance(x, str) else min(x, k - 1)
+            self.y_dim = 0 if isinstance(y, str) else min(y, k - 1)
+
+    def set_axis(self, which: str, value: int | str) -> None:
+        """Put a dimension of the current embedding (int) or a covariate (its name) on axis ``which`` ("x"/"y")."""
+        if which not in ("x", "y"):
+            raise ValueError(f"axis must be 'x' or 'y', got {which!r}")
+        with self.hold_trait_notifications():
+            if isinstance(value, str):
+                setattr(self, f"{which}_column", value)
+            else:
+                setattr(self, f"{which}_dim", int(value))
+                setattr(self, f"{which}_column", "")
+
+    def axis_label(self, which: str) -> str:
+        """What axis ``which`` shows: ``"umap[0]"`` or a covariate's name."""
+        column = getattr(self, f"{which}_column")
+        return column or f"{self.embedding}[{getattr(self, f'{which}_dim')}]"
 
     @property
     def colour_options(self) -> list[str]:
@@ -151,8 +179,10 @@ class PanelState(HasTraits):
 
     @property
     def xy(self) -> np.ndarray:
-        """(N, 2) coordinates on the current axes."""
-        return self.embeddings[self.embedding][:, [self.x_dim, self.y_dim]]
+        """(N, 2) coordinates on the current axes (embedding dimensions or covariates)."""
+        emb = self.embeddings[self.embedding]
+        cols = [self.covariates[c] if c else emb[:, d] for c, d in ((self.x_column, self.x_dim), (self.y_column, self.y_dim))]
+        return np.stack(cols, axis=1).astype(np.float64, copy=False)
 
     def density(self, embedding: str | None = None) -> np.ndarray:
         """kNN log density in the full ``embedding`` space (computed once per embedding)."""
@@ -210,16 +240,31 @@ class PanelState(HasTraits):
             idx = np.asarray(idx if hasattr(idx, "__len__") else list(idx))
         return self._apply(self._sel(idx), mode, kind)
 
-    def select_box(self, x0: float, x1: float, y0: float, y1: float, mode: str = "replace") -> Selection:
-        """Select points of the current axes with x in [x0, x1] and y in [y0, y1]."""
+    def box_mask(self, x0: float, x1: float, y0: float, y1: float) -> np.ndarray:
+        """Points of the current axes with x in [x0, x1] and y in [y0, y1] (corners in any order)."""
         (xa, xb), (ya, yb) = sorted((x0, x1)), sorted((y0, y1))
         x, y = self.xy.T
-        return self._apply(self._sel((x >= xa) & (x <= xb) & (y >= ya) & (y <= yb)), mode, "box")
+        return (x >= xa) & (x <= xb) & (y >= ya) & (y <= yb)
 
-    def select_polygon(self, xy_poly, mode: str = "replace") -> Selection:
+    def polygon_mask(self, xy_poly) -> np.ndarray:
+        """Points of the current axes inside polygon ``xy_poly`` (M >= 3, 2)."""
+        poly = np.asarray(xy_poly, dtype=np.float64)
+        xy = self.xy
+        if poly.ndim == 2 and len(poly) >= 3 and poly.shape[1] == 2:  # only points in its bounding box are tested
+            (xa, ya), (xb, yb) = poly.min(0), poly.max(0)
+            near = np.flatnonzero((xy[:, 0] >= xa) & (xy[:, 0] <= xb) & (xy[:, 1] >= ya) & (xy[:, 1] <= yb))
+            mask = np.zeros(self.n, dtype=bool)
+            mask[near] = in_polygon(xy[near], poly)
+            return mask
+        return in_polygon(xy, poly)  # raises its own error for a bad polygon
+
+    def select_box(self, x0: float, x1: float, y0: float, y1: float, mode: str | None = "replace") -> Selection:
+        """Select points of the current axes with x in [x0, x1] and y in [y0, y1]."""
+        return self._apply(self._sel(self.box_mask(x0, x1, y0, y1)), mode, "box")
+
+    def select_polygon(self, xy_poly, mode: str | None = "replace") -> Selection:
         """Lasso: select points of the current axes inside polygon ``xy_poly`` (M, 2)."""
-        sel = Selection.from_polygon(self.ls, xy_poly, self.embedding, dims=(self.x_dim, self.y_dim))
-        return self._apply(sel, mode, "lasso")
+        return self._apply(self._sel(self.polygon_mask(xy_poly)), mode, "lasso")
 
     def select_clusters(self, clusters: Iterable, key: str | None = None, mode: str = "replace") -> Selection:
         """Select particles whose label ``key`` (default ``label_key``) is in ``clusters``."""
@@ -366,25 +411,45 @@ class PanelState(HasTraits):
             return sel.write_index(self.ls, path, inverse=False, force=force)
         return getattr(sel, f"write_{kind}")(self.ls, path, force=force)
 
-    def export(self, path: str | os.PathLike, kind: str = "ind", force: bool = False) -> str | None:
+    def export(self, path: str | os.PathLike, kind: str = "ind", force: bool = False,
+               inverse: bool = False) -> str | None:
         """Write the kept particles via ``exporter`` (``kind`` in ind/star/cs/mrcs); returns the path or None.
 
-        Problems (empty selection, existing file without ``force``, no stack for star/cs/mrcs)
-        become a panel message and nothing is written."""
+        ``inverse``: also write every other particle to ``<stem>_inverse<suffix>`` beside it, in
+        the same step. Problems (empty selection, an existing file without ``force``, no stack for
+        star/cs/mrcs) become a panel message and nothing is written."""
         if kind not in EXPORT_KINDS:
             self.error(f"unknown export kind {kind!r}; choose from {EXPORT_KINDS}")
             return None
-        pos = self.kept_positions
-        if pos.size == 0:
+        kept = self.kept_mask
+        if not kept.any():
             self.error("nothing to export: the selection is empty")
             return None
         path = os.fspath(path)
+        jobs = [(np.flatnonzero(kept), path)]
+        rest = np.flatnonzero(~kept)
+        if inverse and rest.size:
+            p = Path(path)
+            jobs.append((rest, os.fspath(p.with_name(f"{p.stem}_inverse{p.suffix}"))))
+        if not force and (taken := [q for _, q in jobs if os.path.exists(q)]):
+            self.error(f"{' and '.join(taken)} already exist{'s' * (len(taken) == 1)}: tick 'overwrite' to replace")
+            return None
+        written = []
         try:
-            self.exporter(pos, path, kind, force=force)
-        except Exception as exc:  # any exporter's failure becomes the panel's message
+            for positions, target in jobs:
+                self.exporter(positions, target, kind, force=force)
+                written.append(target)
+        except Exception as exc:  # any exporter's failure becomes the panel's message; no half export
+            for target in written:
+                Path(target).unlink(missing_ok=True)
             self.error(f"export failed: {type(exc).__name__}: {exc}")
             return None
-        self.info(f"wrote {pos.size} particles to {path}")
+        said = f"wrote {jobs[0][0].size:,} particles to {path}"
+        if len(jobs) > 1:
+            said += f" and the other {rest.size:,} to {jobs[1][1]}"
+        elif inverse:
+            said += " (no other particles to write)"
+        self.info(said)
         return path
 
     def save_selections(self, folder: str | os.PathLike, force: bool = False) -> list[Path] | None:

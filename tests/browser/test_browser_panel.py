@@ -258,6 +258,10 @@ def _run(page, base, nb_name, log, export, tmp_path, repo_root, errors):
     # the hover label names the particle (the tiny run trains on every particle: index = position)
     hover = page.locator(".cryolatent-scatter .hoverlayer .hovertext")
     _wait(lambda: hover.count() and f"particle {target}" in hover.first.text_content(), 10, "the hover label")
+    # ... and the line under the plot adds its cluster and covariates
+    line = page.locator(".cryolatent-scatter .cl-hover")
+    _wait(lambda: f"particle {target} · kmeans" in line.text_content(), 10, "the hover line")
+    assert "recon_error" in line.text_content() and "defocus_A" in line.text_content()
     page.mouse.click(*ax.to_px(*xy[target]))
     vol = page.locator(".cryolatent-volume[data-nfaces]")
     _wait(lambda: vol.count() and int(vol.get_attribute("data-nfaces")) > 0, 30, "the Mesh3d")
@@ -282,7 +286,8 @@ def _run(page, base, nb_name, log, export, tmp_path, repo_root, errors):
     assert seqs == sorted(seqs) and len(set(seqs)) == N_GESTURES
     for (kind, pts), rec in zip(gestures, records):
         got = np.sort(rec["indices"])
-        assert rec["n"] == rec["n_header"] == len(got) > 0 and not rec["error"]
+        # the page sends the outline, not the points: Python selects
+        assert rec["n"] == len(got) > 0 and rec["n_header"] is None and not rec["error"]
         # exactly the points inside the outline plotly reports for the gesture ...
         np.testing.assert_array_equal(got, _reported(xy, rec))
         # ... which is the outline the mouse drew, up to points within a pixel of it
@@ -292,6 +297,8 @@ def _run(page, base, nb_name, log, export, tmp_path, repo_root, errors):
     last = records[-1]
     kept = page.locator(".cl-message .cl-kept b").inner_text()
     assert kept.replace(",", "") == str(last["n"])
+    # the kept points are drawn in colour over every point in grey (visible at any density)
+    _wait(lambda: page.evaluate(DRAWN)[:2] == ["#c2c2c2", last["n"]], 10, "the kept points drawn on top")
 
     shot = repo_root / "docs" / "images" / "explore_panel.png"
     if os.environ.get("CRYOLATENT_SCREENSHOT") == "1" or not shot.exists():
@@ -309,7 +316,10 @@ def _run(page, base, nb_name, log, export, tmp_path, repo_root, errors):
     _wait(lambda: "wrote" in page.locator(".cl-message .cl-text").inner_text(), 10, "the export message")
     assert not errors, errors
 
-    _selection_traps(page, log, xy, ax, centres)
+    # the export row may have scrolled the page: measure the plot again
+    page.locator(SCATTER).scroll_into_view_if_needed()
+    page.wait_for_timeout(200)
+    _selection_traps(page, log, xy, Axes(page.evaluate(PLOT_BOX)), centres)
     assert not errors, errors
     print(f"scatter ready after {t_ready:.1f} s; total {time.monotonic() - t0:.1f} s")
     return last  # the gesture whose selection was exported
@@ -324,9 +334,9 @@ MODE = """(mode) => {
   return document.querySelector('.cryolatent-scatter .cl-toolbar').dataset.mode;
 }"""
 TOOL_NOW = "() => document.querySelector('.cryolatent-scatter .cl-plot')._fullLayout.dragmode"
-DRAWN = """() => {  // the scatter's marker opacity, selected points and plotly outlines as drawn
-  const gd = document.querySelector('.cryolatent-scatter .cl-plot'), t = gd._fullData[0];
-  return [t.marker.opacity, t.selectedpoints == null ? null : t.selectedpoints.length,
+DRAWN = """() => {  // all points' colour, the kept points drawn on top, plotly outlines
+  const gd = document.querySelector('.cryolatent-scatter .cl-plot');
+  return [gd._fullData[0].marker.color, gd._fullData[1].x.length,
           document.querySelectorAll('.cryolatent-scatter .selectionlayer path').length];
 }"""
 OUTLINES = "() => document.querySelectorAll('.cryolatent-scatter .selectionlayer path').length"
@@ -449,7 +459,7 @@ def _selection_traps(page, log, xy, ax, centres):
     _drag(page, "box", whole)
     assert len(_check_region(xy, ax, _gesture(page, log), "box", whole, "subtract")) == len(xy)
     assert _kept(page) == 0
-    _wait(lambda: page.evaluate(DRAWN) == [0.12, None, 0], 10, "all points drawn dimmed, no outline")
+    _wait(lambda: page.evaluate(DRAWN) == ["#c2c2c2", 0, 0], 10, "all points drawn grey, none on top, no outline")
     page.locator(".cryolatent-scatter .cl-toolbar .cl-undo").click()
     assert _gesture(page, log)["kind"] == "undo" and _kept(page) == restored
     assert page.evaluate(MODE, "replace") == "replace"
