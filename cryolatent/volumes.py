@@ -1,4 +1,4 @@
-"""Volumes of latent points: decoding (with a small cache), series and isosurfaces.
+"""Volumes of latent points: decoding (with a small cache), series, isosurfaces, central slices, low-pass.
 
 A *decoder* is any callable ``(M, zdim) -> (M, D, D, D)``; :func:`run_decoder`
 builds one from a training run, and tests pass analytic ones.
@@ -14,10 +14,12 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
+from scipy import fft
 
 from cryolatent.io import write_volume
 from cryolatent.outputs import atomic_paths
@@ -184,6 +186,69 @@ class VolumeSeries:
         D = self.vols.shape[1]
         return np.take(self.vols, D // 2, axis=axis + 1)
 
+
+
+def central_slices(vol: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The three central planes of ``vol[z, y, x]`` through voxel ``n // 2`` of each axis.
+
+    Returns
+    -------
+    z, y, x
+        ``vol[cz]`` (``[y, x]``), ``vol[:, cy]`` (``[z, x]``) and ``vol[:, :, cx]`` (``[z, y]``).
+    """
+    vol = np.asarray(vol)
+    if vol.ndim != 3:
+        raise ValueError(f"volume must be 3-D, got shape {vol.shape}")
+    cz, cy, cx = (n // 2 for n in vol.shape)
+    return vol[cz], vol[:, cy], vol[:, :, cx]
+
+
+@lru_cache(maxsize=4)
+def _radius(shape: tuple[int, int, int]) -> np.ndarray:
+    """Spatial frequency (cycles per voxel) of each coefficient of ``scipy.fft.rfftn`` of ``shape``."""
+    kz, ky = (np.fft.fftfreq(n).astype(np.float32) for n in shape[:2])
+    kx = np.fft.rfftfreq(shape[2]).astype(np.float32)
+    r = np.sqrt(kz[:, None, None] ** 2 + ky[None, :, None] ** 2 + kx[None, None, :] ** 2)
+    r.flags.writeable = False
+    return r
+
+
+def lowpass(vol: np.ndarray, resolution: float | None, apix: float | None = None, *, edge: float = 2.0) -> np.ndarray:
+    """Low-pass filter ``vol`` to ``resolution`` with a cosine edge (nothing finer than it is kept).
+
+    Parameters
+    ----------
+    vol
+        ``(D, D, D)`` volume (any 3-D shape).
+    resolution
+        Finest period kept, in Angstrom with ``apix`` (in voxels when the pixel size is unknown);
+        None: no filter, ``vol`` itself is returned.
+    apix
+        Voxel size in Angstrom, or None when unknown.
+    edge
+        Width of the cosine edge in Fourier voxels (shells of ``1/D``): the filter is 1 up to
+        ``1/resolution - edge/D`` and 0 from ``1/resolution`` on.
+
+    Returns
+    -------
+    np.ndarray
+        The filtered float32 volume (same shape; the mean, the zero frequency, is kept).
+    """
+    if resolution is None:
+        return vol
+    if not (np.isfinite(resolution) and resolution > 0):
+        raise ValueError(f"resolution must be a positive number, got {resolution}")
+    vol = np.asarray(vol, dtype=np.float32)
+    if vol.ndim != 3:
+        raise ValueError(f"volume must be 3-D, got shape {vol.shape}")
+    cutoff = (apix or 1.0) / float(resolution)  # cycles per voxel
+    width = min(edge / max(vol.shape), cutoff)
+    r = _radius(vol.shape)
+    t = np.clip((cutoff - r) / width, 0.0, 1.0) if width > 0 else (r < cutoff).astype(np.float32)
+    filt = 0.5 - 0.5 * np.cos(np.pi * t, dtype=np.float32)  # 1 inside, cosine edge, 0 from the cutoff on
+    f = fft.rfftn(vol, workers=-1)
+    f *= filt
+    return fft.irfftn(f, s=vol.shape, workers=-1).astype(np.float32, copy=False)
 
 
 ISO_PERCENTILE = 99.0

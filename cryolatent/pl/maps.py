@@ -1,11 +1,15 @@
-"""Figures of maps: slices and projections, isosurface snapshots, FSC curves, volume series (plotly)."""
+"""Figures of maps: slices and projections, isosurface snapshots, FSC curves, volume series (plotly),
+and :func:`slices_png`, small central-slice images for the explorer panel (PIL, no matplotlib)."""
 
 from __future__ import annotations
+
+import io
+from collections.abc import Sequence
 
 import numpy as np
 
 from cryolatent.pl._mpl import pyplot
-from cryolatent.volumes import VolumeSeries, isosurface
+from cryolatent.volumes import VolumeSeries, central_slices, isosurface
 
 
 def map_views(vol: np.ndarray, title: str | None = None, others: dict | None = None):
@@ -91,3 +95,77 @@ def volume_series(series: VolumeSeries, threshold: float | None = None, *, step:
     fig.update_layout(title=series.name, sliders=[{"steps": steps, "currentvalue": {"prefix": "volume "}}],
                       scene={"aspectmode": "data"}, margin={"l": 0, "r": 0, "t": 40, "b": 0})
     return fig
+
+
+def _tile(plane: np.ndarray, size: int) -> np.ndarray:
+    """``plane[row, col]`` flipped so its first axis goes up (as ``origin="lower"``), resized to about
+    ``size`` px by whole-pixel repetition (nearest neighbour) or striding."""
+    plane = plane[::-1]
+    n = max(plane.shape)
+    if n > 1.5 * size:
+        step = round(n / size)
+        return plane[::step, ::step]
+    k = max(1, round(size / n))
+    return plane.repeat(k, 0).repeat(k, 1)
+
+
+def _grey(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    g = np.clip((x - lo) * (255.0 / (hi - lo) if hi > lo else 0.0), 0, 255).astype(np.uint8)
+    return np.repeat(g[..., None], 3, axis=-1)
+
+
+def _red_blue(x: np.ndarray, half: float) -> np.ndarray:
+    """Diverging map symmetric about 0: white at 0, red up to ``+half``, blue down to ``-half``."""
+    v = np.clip(x / half if half > 0 else 0.0 * x, -1.0, 1.0)
+    fade = (255 * (1 - np.abs(v))).astype(np.uint8)
+    rgb = np.full(v.shape + (3,), 255, np.uint8)
+    rgb[..., 1] = fade
+    rgb[..., 0] = np.where(v > 0, 255, fade)
+    rgb[..., 2] = np.where(v < 0, 255, fade)
+    return rgb
+
+
+def slices_rgb(vols: Sequence[np.ndarray], *, size: int = 128, diverging: Sequence[bool] | None = None,
+               gap: int = 3) -> np.ndarray:
+    """The central z, y and x slices of each volume, one row per volume, as an RGB image.
+
+    Parameters
+    ----------
+    vols
+        ``(D, D, D)`` volumes ``[z, y, x]``; each slice is drawn with its first axis up.
+    size
+        About this many pixels per slice (nearest-neighbour upscaling by a whole factor).
+    diverging
+        Per volume: draw it red (> 0) / white / blue (< 0), symmetric about 0 (a difference map),
+        instead of grey. Grey rows share one min..max, so the maps they show compare.
+    gap
+        White pixels between slices and rows.
+
+    Returns
+    -------
+    np.ndarray
+        ``(H, W, 3)`` uint8.
+    """
+    diverging = list(diverging or [False] * len(vols))
+    rows = [[_tile(p, size) for p in central_slices(v)] for v in vols]
+    grey = [p for r, d in zip(rows, diverging) if not d for p in r]
+    lo, hi = (min(float(p.min()) for p in grey), max(float(p.max()) for p in grey)) if grey else (0.0, 0.0)
+    h = max(p.shape[0] for r in rows for p in r)
+    w = max(sum(p.shape[1] for p in r) for r in rows) + gap * 2
+    out = np.full((len(rows) * (h + gap) - gap, w, 3), 255, np.uint8)
+    for i, (row, div) in enumerate(zip(rows, diverging)):
+        half = max(float(np.abs(p).max()) for p in row)
+        x = 0
+        for p in row:
+            out[i * (h + gap): i * (h + gap) + p.shape[0], x: x + p.shape[1]] = _red_blue(p, half) if div else _grey(p, lo, hi)
+            x += p.shape[1] + gap
+    return out
+
+
+def slices_png(vols: Sequence[np.ndarray], **kwargs) -> bytes:
+    """:func:`slices_rgb` as PNG bytes (fast compression: for an interactive view)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(slices_rgb(vols, **kwargs)).save(buf, format="png", compress_level=1)
+    return buf.getvalue()
