@@ -34,15 +34,55 @@ def fingerprint(orig_index) -> str:
     return hashlib.sha256(arr.tobytes()).hexdigest()[:16]
 
 
+POLYGON_GRID = 256  # cells per side of the raster that decides most points of a large lasso
+EXACT_MAX = 20_000  # up to this many points, each is tested against the polygon's edges
+
+
 def in_polygon(xy, poly) -> np.ndarray:
-    """Boolean mask of the points ``xy`` (``(N, 2)``) inside polygon ``poly`` (``(V, 2)``)."""
+    """Boolean mask of the points ``xy`` (``(N, 2)``) inside polygon ``poly`` (``(V, 2)``).
+
+    The answer of matplotlib's ``Path.contains_points``, also for a million points and a
+    lasso of hundreds of vertices: points in cells of a raster over the polygon's bounding
+    box that no edge crosses take their cell's answer (the cell is wholly in or out); only
+    points in cells along the edges are tested against the edges."""
     from matplotlib.path import Path as MplPath
 
     xy = np.asarray(xy, dtype=np.float64)
     poly = np.asarray(poly, dtype=np.float64)
     if xy.ndim != 2 or xy.shape[1] != 2 or poly.ndim != 2 or poly.shape[1] != 2 or len(poly) < 3:
         raise ValueError(f"need (N, 2) points and a (V >= 3, 2) polygon, got {xy.shape} and {poly.shape}")
-    return MplPath(poly).contains_points(xy)
+    path = MplPath(poly)
+    if len(xy) <= EXACT_MAX or not np.all(np.isfinite(poly)):
+        return path.contains_points(xy)
+    g = POLYGON_GRID
+    lo, hi = poly.min(0), poly.max(0)
+    scale = g / np.where(hi > lo, hi - lo, 1.0)
+    with np.errstate(invalid="ignore"):
+        cell = np.floor((xy - lo) * scale)
+    inside_box = np.flatnonzero(np.all((cell >= 0) & (cell <= g), axis=1))  # outside the box: outside
+    cell = cell[inside_box].astype(np.int64)
+    # cells any edge passes through (sampled at a quarter cell, then grown by one cell)
+    crossed = np.zeros((g + 3, g + 3), dtype=bool)
+    ends = np.vstack([poly, poly[:1]])
+    for a, b in zip(ends[:-1], ends[1:]):
+        steps = int(np.ceil(4 * np.abs((b - a) * scale).max())) + 2
+        t = np.linspace(0.0, 1.0, steps)[:, None]
+        c = np.floor((a + t * (b - a) - lo) * scale).astype(np.int64) + 1
+        crossed[np.clip(c[:, 1], 0, g + 2), np.clip(c[:, 0], 0, g + 2)] = True
+    grown = crossed.copy()
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            grown[1:-1, 1:-1] |= crossed[1 + dy : g + 2 + dy, 1 + dx : g + 2 + dx]
+    centres = lo + (np.arange(g + 1) + 0.5)[:, None] / scale  # (g+1, 2): x and y of cell centres
+    cx, cy = np.meshgrid(centres[:, 0], centres[:, 1])
+    centre_in = path.contains_points(np.c_[cx.ravel(), cy.ravel()]).reshape(g + 1, g + 1)
+    near_edge = grown[cell[:, 1] + 1, cell[:, 0] + 1]
+    out = np.zeros(len(xy), dtype=bool)
+    decided = inside_box[~near_edge]
+    out[decided] = centre_in[cell[~near_edge, 1], cell[~near_edge, 0]]
+    edge = inside_box[near_edge]
+    out[edge] = path.contains_points(xy[edge])
+    return out
 
 
 class Selection:
@@ -68,7 +108,9 @@ class Selection:
             if arr.shape != (n,):
                 raise ValueError(f"boolean mask of shape {arr.shape} for {n} particles")
             arr = np.flatnonzero(arr)
-        arr = np.unique(arr.astype(np.int64).ravel())
+        arr = arr.astype(np.int64, copy=False).ravel()
+        if len(arr) > 1 and not np.all(arr[1:] > arr[:-1]):  # sorted and distinct already (masks, set algebra): O(n)
+            arr = np.unique(arr)
         if len(arr) and (arr[0] < 0 or arr[-1] >= n):
             raise ValueError(f"positions must be in 0..{n - 1}, got {arr[0] if arr[0] < 0 else arr[-1]}")
         self.indices = arr

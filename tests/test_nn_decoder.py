@@ -180,3 +180,35 @@ def test_latent_input_initialised_like_one_concatenated_layer():
         assert float(w.std()) == pytest.approx(bound / math.sqrt(3), rel=0.15)
     # so z moves the first layer no more than a positional feature does
     assert float(dec.z_in.weight.std()) == pytest.approx(float(dec.mlp.inp.weight.std()), rel=0.15)
+
+
+def test_eval_volume_reuses_the_input_layer_until_the_weights_change():
+    """Volumes after the first reuse the cached z-independent input layer: the same volume as
+    evaluating everything, for any z; a weight update renews the cache."""
+    torch.manual_seed(0)
+    dec = CoordinateDecoder(make_encoding("gaussian", 16), hidden=32, layers=2, zdim=3)
+    z1, z2 = torch.randn(1, 3), torch.randn(1, 3)
+    plain = [eval_volume(_Uncached(dec), z, 16, chunk=500) for z in (z1, z2)]
+    first = eval_volume(dec, z1, 16, chunk=500)
+    key = dec._input_cache[0]
+    second = eval_volume(dec, z2, 16, chunk=500)
+    assert dec._input_cache[0] == key  # reused
+    torch.testing.assert_close(first, plain[0], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(second, plain[1], rtol=1e-5, atol=1e-6)
+    with torch.no_grad():
+        dec.mlp.inp.weight.mul_(0.5)  # as an optimiser step would (in place)
+    changed = eval_volume(dec, z1, 16, chunk=500)
+    assert dec._input_cache[0] != key
+    torch.testing.assert_close(changed, eval_volume(_Uncached(dec), z1, 16, chunk=500), rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(changed, first)
+
+
+class _Uncached(torch.nn.Module):
+    """A decoder seen only through ``ft`` (no cache): the reference evaluation."""
+
+    def __init__(self, dec):
+        super().__init__()
+        self.dec = dec
+
+    def ft(self, coords, z=None):
+        return self.dec.ft(coords, z)

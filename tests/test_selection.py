@@ -132,3 +132,23 @@ def test_export_refusals(tmp_path):
     with pytest.raises(InputError, match="no particle stack"):
         Selection.from_indices(ls, [1], "x").write_star(ls, tmp_path / "x.star")
     assert not list(tmp_path.glob("*.star"))
+
+
+def test_in_polygon_of_many_points_is_matplotlibs_answer():
+    """Above EXACT_MAX points the raster shortcut decides most points: the same answer, to the point."""
+    from matplotlib.path import Path as MplPath
+
+    from cryolatent.selection import EXACT_MAX, in_polygon
+
+    rng = np.random.default_rng(5)
+    xy = rng.normal(size=(3 * EXACT_MAX, 2))
+    xy[:50] = [0.25, 0.0]  # points exactly on an edge, and a vertex
+    xy[50:60] = [1.0, 0.0]
+    t = np.sort(rng.uniform(0, 2 * np.pi, 150))
+    r = 1.2 * (1 + 0.5 * np.sin(4 * t)) * rng.uniform(0.8, 1.2, size=150)
+    lasso = np.c_[r * np.cos(t), r * np.sin(t)]
+    square = np.array([[0.0, -1.0], [1.0, -1.0], [1.0, 1.0], [0.0, 1.0]])  # (0.25, 0) on no edge; (1, 0) on one
+    for poly in (lasso, square, square[::-1]):
+        got = in_polygon(xy, poly)
+        np.testing.assert_array_equal(got, MplPath(poly).contains_points(xy))
+        assert 0 < got.sum() < len(xy)

@@ -117,6 +117,20 @@ class CoordinateDecoder(nn.Module):
         a, b = out[..., 0], out[..., 1]
         return a, torch.where(flip, -b, b)
 
+    def input_layer(self, coords: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The z-independent part of :meth:`ft` for shared ``(M, 3)`` coordinates:
+        ``(inp(pe(k')), flipped)``; :meth:`ft_after_input` finishes it for a latent."""
+        c, flip = canonicalize(coords)
+        return self.mlp.inp(self.encoding(c)), flip
+
+    def ft_after_input(self, h: torch.Tensor, flip: torch.Tensor, z: torch.Tensor | None = None):
+        """:meth:`ft` from :meth:`input_layer`'s output: equal to ``ft(coords, z)``."""
+        out = self.mlp.after_input(h, self._shift(z, 2))
+        if out.dtype in (torch.float16, torch.bfloat16):
+            out = out.float()
+        a, b = out[..., 0], out[..., 1]
+        return a, torch.where(flip, -b, b)
+
     def hartley(self, coords: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
         """Hartley value ``H(k) = Re F - Im F`` at every coordinate (full evaluation)."""
         a, b = self.ft(coords, z)
@@ -134,6 +148,39 @@ class CoordinateDecoder(nn.Module):
     def eval_volume(self, z: torch.Tensor | None, D: int, norm: float = 1.0, **kwargs) -> torch.Tensor:
         """Real-space volume; see :func:`eval_volume`."""
         return eval_volume(self, z, D, norm, **kwargs)
+
+
+INPUT_CACHE_BYTES = 256 << 20  # the most memory a decoder's cached input layer may take
+
+
+def _input_chunks(decoder, n: int, D: int, radius: float, chunk: int, device) -> tuple[torch.Tensor, list]:
+    """Lattice indices of the evaluated half-space points of a volume and, per chunk, either
+    the decoder's cached ``input_layer`` output (the same for every latent, so a volume
+    after the first costs only the layers after the input) or the chunk's coordinates.
+
+    The cache lives on the decoder, keyed by the lattice, the autocast dtype and the
+    version counters of its weights (an optimiser step or a loaded state dict renews it),
+    and is kept only up to :data:`INPUT_CACHE_BYTES`."""
+    weights = [*decoder.encoding.parameters(), *decoder.encoding.buffers(), *decoder.mlp.inp.parameters()] \
+        if isinstance(decoder, CoordinateDecoder) else None
+    dtype = torch.get_autocast_dtype(device.type) if torch.is_autocast_enabled(device.type) else None
+    key = None if weights is None else (
+        n, D, radius, chunk, str(device), dtype, tuple((id(w), w._version) for w in weights))
+    cached = getattr(decoder, "_input_cache", None)
+    if key is not None and cached is not None and cached[0] == key:
+        return cached[1], cached[2]
+    coords = volume_lattice(n, 0.5 * n / D)
+    half = coords[: (coords.shape[0] + 1) // 2]
+    keep = (half**2).sum(-1) <= radius**2 + 1e-12
+    idx = torch.nonzero(keep).squeeze(1)
+    sel = half[idx].float().to(device)
+    chunks = [sel[start : start + chunk] for start in range(0, sel.shape[0], chunk)]
+    width = decoder.mlp.inp.out_features if weights is not None else 0
+    itemsize = torch.finfo(dtype).bits // 8 if dtype is not None else 4
+    if key is not None and sel.shape[0] * width * itemsize <= INPUT_CACHE_BYTES:
+        chunks = [decoder.input_layer(c) for c in chunks]
+        decoder._input_cache = (key, idx, chunks)
+    return idx, chunks
 
 
 @torch.no_grad()
@@ -177,21 +224,18 @@ def eval_volume(
     device = next(decoder.parameters(), torch.empty(0)).device
     if z is not None:
         z = torch.as_tensor(z, dtype=torch.float32, device=device).reshape(1, -1)
-    coords = volume_lattice(n, 0.5 * n / D)
-    n_total = coords.shape[0]
-    half = coords[: (n_total + 1) // 2]
-    keep = (half**2).sum(-1) <= radius**2 + 1e-12
-    idx = torch.nonzero(keep).squeeze(1)
-    sel = half[idx].float().to(device)
+    n_total = (n + 1) ** 3
+    half_n = (n_total + 1) // 2
+    idx, chunks = _input_chunks(decoder, n, D, radius, chunk, device)
     a_parts, b_parts = [], []
-    for start in range(0, sel.shape[0], chunk):
-        a, b = decoder.ft(sel[start : start + chunk], z)
+    for part in chunks:
+        a, b = decoder.ft_after_input(*part, z) if isinstance(part, tuple) else decoder.ft(part, z)
         a_parts.append(a.reshape(-1).double().cpu())
         b_parts.append(b.reshape(-1).double().cpu())
     a = torch.cat(a_parts) if a_parts else torch.zeros(0, dtype=torch.float64)
     b = torch.cat(b_parts) if b_parts else torch.zeros(0, dtype=torch.float64)
-    h_pos = torch.zeros(half.shape[0], dtype=torch.float64)
-    h_neg = torch.zeros(half.shape[0], dtype=torch.float64)
+    h_pos = torch.zeros(half_n, dtype=torch.float64)
+    h_neg = torch.zeros(half_n, dtype=torch.float64)
     h_pos[idx] = a - b
     h_neg[idx] = a + b
     vol = mirror_join(h_pos, h_neg, n_total).reshape(n + 1, n + 1, n + 1)

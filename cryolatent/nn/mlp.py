@@ -30,7 +30,11 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
         """Evaluate; ``shift`` (broadcastable to the first hidden layer) is added before its ReLU."""
-        h = self.inp(x)
+        return self.after_input(self.inp(x), shift)
+
+    def after_input(self, h: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
+        """The rest of :meth:`forward` from the input layer's output ``h = inp(x)`` (which a
+        caller evaluating many inputs with one set of weights may keep)."""
         if shift is not None:
             h = h + shift
         h = F.relu(h)

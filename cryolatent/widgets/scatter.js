@@ -106,7 +106,8 @@ function markerFor(model, values, limits, size) {
 }
 
 // Traces: 0 every point (coloured, or grey under a selection), 1 the kept points in colour
-// on top (so a selection stays visible however densely the rest pile up), 2 the clicked point.
+// on top (so a selection stays visible however densely the rest pile up). The clicked point
+// is a ring drawn as a layout shape (pointShapes), so a click redraws no points.
 function scatterTraces(model, typed) {
   const x = typed("x", f32), y = typed("y", f32);
   const kind = model.get("color_kind");
@@ -138,13 +139,18 @@ function scatterTraces(model, typed) {
     };
     top = { ...base, ...hover, x: xs, y: ys, customdata: ids ? ps : null, marker: markerFor(model, cs, limits, size), name: "kept" };
   }
-  const p = model.get("point");
-  const cur = {
-    type: "scatter", mode: "markers", x: p >= 0 && p < x.length ? [x[p]] : [],
-    y: p >= 0 && p < y.length ? [y[p]] : [], hoverinfo: "skip", showlegend: false,
-    marker: { size: 14, color: "rgba(0,0,0,0)", line: { color: "#d62728", width: 2.5 } },
-  };
-  return [main, top, cur];
+  return [main, top];
+}
+
+// The clicked point: a red ring 14 px across, anchored at the point's coordinates.
+function pointShapes(model, typed) {
+  const x = typed("x", f32), y = typed("y", f32), p = model.get("point");
+  if (!(p >= 0 && p < x.length)) return [];
+  return [{
+    type: "circle", xref: "x", yref: "y", xsizemode: "pixel", ysizemode: "pixel",
+    xanchor: x[p], yanchor: y[p], x0: -7, x1: 7, y0: -7, y1: 7,
+    line: { color: "#d62728", width: 2.5 }, layer: "above",
+  }];
 }
 
 function padded(values) {
@@ -162,7 +168,7 @@ function scatterLayout(model, typed) {
     xaxis: { title: { text: model.get("x_label") }, zeroline: false, range: padded(typed("x", f32)), autorange: false },
     yaxis: { title: { text: model.get("y_label") }, zeroline: false, range: padded(typed("y", f32)), autorange: false },
     dragmode: model.get("dragmode"), clickmode: "event", hovermode: "closest",
-    uirevision: model.get("uirevision"), selections: [],
+    uirevision: model.get("uirevision"), selections: [], shapes: pointShapes(model, typed),
   };
 }
 
@@ -268,7 +274,7 @@ function renderScatter({ model, el }) {
   const info = document.createElement("div");
   info.className = "cl-hover";
   info.style.cssText = "font-size:12px;color:#333;min-height:16px;white-space:nowrap;overflow:hidden";
-  const timing = { sent: {}, acked: {}, drawn: [] }; // page clock (Date.now()) of each step, for the benchmark
+  const timing = { sent: {}, acked: {}, kept: {}, drawn: [] }; // page clock (Date.now()) of each step, for the benchmark
   el.__cl = timing;
   // a tool press sets plotly's dragmode here and now (unless plotly is mid-drag: then as
   // soon as it is done), and the model, which tells Python afterwards
@@ -316,7 +322,7 @@ function renderScatter({ model, el }) {
   // it); it is applied once the drag is done. Data-only changes keep the current layout
   // object, so the dragmode and zoom the user set stay as they are.
   const config = { displaylogo: false, responsive: false, editSelection: false };
-  const dirty = { data: false, layout: false, dragmode: false };
+  const dirty = { data: false, layout: false, dragmode: false, point: false };
   const flush = () => {
     if (!Plotly) return;
     if (dragging) { pending = true; return; }
@@ -326,8 +332,10 @@ function renderScatter({ model, el }) {
       layout = scatterLayout(model, typed);
       if (!dirty.dragmode && gd._fullLayout) layout.dragmode = gd._fullLayout.dragmode;
     } else if (dirty.data) {
-      layout = { ...gd.layout, selections: [] };
+      layout = { ...gd.layout, selections: [], shapes: pointShapes(model, typed) };
       if (dirty.dragmode) layout.dragmode = model.get("dragmode");
+    } else if (dirty.point) { // only the ring moves: no points redrawn
+      Plotly.relayout(gd, { shapes: pointShapes(model, typed) });
     }
     if (layout) {
       const traces = scatterTraces(model, typed);
@@ -342,7 +350,7 @@ function renderScatter({ model, el }) {
     if (dirty.dragmode && !dirty.layout && gd._fullLayout.dragmode !== model.get("dragmode")) {
       Plotly.relayout(gd, { dragmode: model.get("dragmode") });
     }
-    dirty.data = dirty.layout = dirty.dragmode = false;
+    dirty.data = dirty.layout = dirty.dragmode = dirty.point = false;
   };
   const schedule = coalesce(flush);
   const mark = (what) => () => { dirty[what] = true; schedule(); };
@@ -351,6 +359,7 @@ function renderScatter({ model, el }) {
     if (msg && msg.type === "ack" && msg.view === view) {
       counts.acked += 1;
       timing.acked[msg.seq] = Date.now();
+      timing.kept[msg.seq] = msg.n_kept;
       if (msg.error) counts.errors += 1;
       if (msg.seq === drawnSeq) outline.clear();
       showStatus();
@@ -360,12 +369,13 @@ function renderScatter({ model, el }) {
   };
   model.on("msg:custom", onCustom);
   const handlers = {};
-  for (const k of ["x", "y", "color", "color_kind", "categories", "selected", "has_selection", "point", "marker_size"]) {
+  for (const k of ["x", "y", "color", "color_kind", "categories", "selected", "has_selection", "marker_size"]) {
     handlers[k] = mark("data");
   }
   for (const k of ["width", "height", "title", "x_label", "y_label", "uirevision"]) handlers[k] = mark("layout");
   handlers.x = () => { dirty.layout = true; schedule(); };  // new coordinates: new axis ranges
   handlers.y = handlers.x;
+  handlers.point = mark("point");
   handlers.dragmode = () => { tools.show(); mark("dragmode")(); };
   handlers.select_mode = () => tools.show();
   handlers.n_undo = () => tools.show();
@@ -526,6 +536,7 @@ function renderMesh({ model, el }) {
     if (!Plotly) return;
     Plotly.react(gd, traces(), layout(), { displaylogo: false }).then(() => {
       el.dataset.nfaces = String(model.get("faces").byteLength / 12);
+      requestAnimationFrame(() => { el.__clDrawn = Date.now(); }); // for the benchmark
     });
   };
   const keys = ["vertices", "faces", "color", "title", "width", "height", "half_width"];
