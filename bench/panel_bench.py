@@ -220,7 +220,7 @@ def _clicks(page, repeats: int) -> list[float]:
     return out
 
 
-def browser_run(n: int, preset: str, D: int, *, boxes: int, clicks: int, pan: bool) -> dict:
+def browser_run(n: int, preset: str, D: int, *, boxes: int, clicks: int, pan: bool, shots: str | None = None) -> dict:
     from playwright.sync_api import sync_playwright
 
     from _browser_lab import CHROMIUM, CHROMIUM_ARGS, jupyter_lab
@@ -245,6 +245,8 @@ def browser_run(n: int, preset: str, D: int, *, boxes: int, clicks: int, pan: bo
             out = {"points": n, "preset": preset, "D": D, "first_render_s": first}
             if boxes:
                 out["boxes"] = _boxes(page, boxes)
+            if shots:
+                page.locator(".cryolatent-panel").screenshot(path=str(Path(shots) / f"panel_{n}.png"))
             if pan:
                 out["pan"] = _pan(page)
             if clicks:
@@ -260,16 +262,17 @@ def main(argv=None) -> None:
     ap.add_argument("--clicks", type=int, default=6)
     ap.add_argument("--no-volumes", action="store_true", help="skip the D = 128 and 3 x 1024 click runs")
     ap.add_argument("--out", default=str(HERE / "panel_results.json"))
+    ap.add_argument("--shots", help="a folder for a screenshot of each panel (after the box selections)")
     args = ap.parse_args(argv)
     results = {"kernel": {}, "browser": []}
     for preset, D in [("small", 64)] + ([] if args.no_volumes else [("small", 128), ("paper", 64)]):
         results["kernel"][f"{preset}_D{D}"] = kernel_breakdown(preset, D)
         print(f"kernel {preset} D={D}: {results['kernel'][f'{preset}_D{D}']}", flush=True)
     for n in args.points:
-        r = browser_run(n, "small", 64, boxes=args.boxes, clicks=args.clicks, pan=True)
+        r = browser_run(n, "small", 64, boxes=args.boxes, clicks=args.clicks, pan=True, shots=args.shots)
         results["browser"].append(r)
         print(json.dumps(r), flush=True)
-    if not args.no_volumes:
+    if not args.no_volumes:  # click -> volume for the bigger decoders (a small scatter)
         for preset, D in [("small", 128), ("paper", 64)]:
             r = browser_run(10_000, preset, D, boxes=0, clicks=args.clicks, pan=False)
             results["browser"].append(r)

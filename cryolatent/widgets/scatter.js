@@ -6,7 +6,10 @@
 // the next one) and sent as its outline in data units; Python selects the points. A
 // click sends the clicked point. The toolbar (tool, selection mode, undo) acts in the
 // page at once and tells Python afterwards, so it works while the kernel is busy.
-// The kept points (`selected`) are drawn in colour over all points in grey.
+// The points are painted by the page on a canvas under plotly's axes (a million in tens
+// of milliseconds, GPU or not); plotly draws the axes, title and the clicked point's ring
+// and does zoom and pan. The kept points (`selected`) are painted in colour over all
+// points in grey. Hover and clicks find the nearest point in a grid index.
 
 const PLOTLY_PROMISE = "__cryolatentPlotly";
 
@@ -53,12 +56,13 @@ function i32(dv) {
   return new Int32Array(dv.buffer.slice(dv.byteOffset, dv.byteOffset + dv.byteLength));
 }
 
-const PALETTE = [
-  "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-  "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+const PALETTE = [ // tab20's strong colours, then its light ones: 20 clusters before a colour repeats
+  "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+  "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
 ];
 const GREY = "#c2c2c2"; // every point, under a selection drawn in colour on top
 const PLAIN = "#3b6ea8"; // points when nothing colours them
+const VIRIDIS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b", "#fde725"];
 
 // Typed views of binary traits, decoded once per new value (they can hold a million points).
 function typedCache(model) {
@@ -79,67 +83,97 @@ function range(values) {
   return lo <= hi ? [lo, hi] : [0, 1];
 }
 
-// The marker of coloured points: `values` (or null) coloured as the model says; cmin/cmax of all points.
-function markerFor(model, values, limits, size) {
-  const kind = model.get("color_kind");
-  if (kind === "none" || !values) return { size, color: PLAIN, opacity: 0.8 };
-  if (kind === "categorical") {
-    const cats = model.get("categories");
-    const n = Math.max(cats.length, 1);
-    const scale = [];
-    for (let i = 0; i < n; i++) {
-      const c = PALETTE[i % PALETTE.length];
-      scale.push([i / n, c], [(i + 1) / n, c]);
-    }
-    return {
-      size, color: values, colorscale: scale, cmin: -0.5, cmax: n - 0.5, opacity: 0.85,
-      colorbar: {
-        title: { text: model.get("color_title") }, tickvals: cats.map((_, i) => i),
-        ticktext: cats.map(String), thickness: 12, len: 0.9,
-      },
-    };
-  }
-  return {
-    size, color: values, colorscale: "Viridis", cmin: limits[0], cmax: limits[1], opacity: 0.85,
-    colorbar: { title: { text: model.get("color_title") }, thickness: 12, len: 0.9 },
-  };
+// "#rrggbb" -> 0xAABBGGRR (the byte order of an ImageData pixel read as a little-endian Uint32)
+function packed(hex) {
+  const v = parseInt(hex.slice(1), 16);
+  return (0xff000000 | ((v & 0xff) << 16) | (v & 0xff00) | ((v >> 16) & 0xff)) >>> 0;
 }
 
-// Traces: 0 every point (coloured, or grey under a selection), 1 the kept points in colour
-// on top (so a selection stays visible however densely the rest pile up). The clicked point
-// is a ring drawn as a layout shape (pointShapes), so a click redraws no points.
-function scatterTraces(model, typed) {
-  const x = typed("x", f32), y = typed("y", f32);
-  const kind = model.get("color_kind");
-  const colour = kind === "none" ? null : typed("color", f32);
-  const limits = colour && kind === "continuous" ? typed("color", (dv) => range(f32(dv))) : null;
-  const particle = typed("particle", i32);
-  const sel = model.get("has_selection") ? typed("selected", i32) : null;
-  const size = model.get("marker_size");
-  const hover = { hovertemplate: "particle %{customdata}<extra></extra>" };
-  const base = { type: "scattergl", mode: "markers", showlegend: false };
-  const ids = particle.length === x.length ? particle : null;
-  let main, top;
-  if (!sel) {
-    main = { ...base, ...hover, x, y, customdata: ids, marker: markerFor(model, colour, limits, size), name: "particles" };
-    top = { ...base, x: [], y: [], hoverinfo: "skip", name: "kept" };
-  } else {
-    const m = sel.length;
-    const xs = new Float32Array(m), ys = new Float32Array(m), ps = new Int32Array(m);
-    const cs = colour ? new Float32Array(m) : null;
-    for (let i = 0; i < m; i++) {
-      const p = sel[i];
-      xs[i] = x[p]; ys[i] = y[p];
-      if (ids) ps[i] = ids[p];
-      if (cs) cs[i] = colour[p];
-    }
-    main = {
-      ...base, ...hover, x, y, customdata: ids, name: "particles",
-      marker: { size: Math.max(1, size * 0.8), color: GREY, opacity: 0.5 },
-    };
-    top = { ...base, ...hover, x: xs, y: ys, customdata: ids ? ps : null, marker: markerFor(model, cs, limits, size), name: "kept" };
+function viridisLut() {
+  const lut = new Uint32Array(256);
+  const stops = VIRIDIS.map((h) => [parseInt(h.slice(1, 3), 16), parseInt(h.slice(3, 5), 16), parseInt(h.slice(5, 7), 16)]);
+  for (let i = 0; i < 256; i++) {
+    const t = (i / 255) * (stops.length - 1), k = Math.min(Math.floor(t), stops.length - 2), f = t - k;
+    const c = stops[k].map((a, j) => Math.round(a + f * (stops[k + 1][j] - a)));
+    lut[i] = (0xff000000 | (c[2] << 16) | (c[1] << 8) | c[0]) >>> 0;
   }
-  return [main, top];
+  return lut;
+}
+
+// One packed colour per point (or null: every point PLAIN) and a legend, as the model says.
+function pointColours(model, typed) {
+  const kind = model.get("color_kind");
+  if (kind === "none") return { colours: null, legend: null };
+  const values = typed("color", f32);
+  const out = new Uint32Array(values.length);
+  if (kind === "categorical") {
+    const pal = PALETTE.map(packed), cats = model.get("categories");
+    for (let i = 0; i < values.length; i++) out[i] = pal[(values[i] | 0) % pal.length];
+    return { colours: out, legend: { title: model.get("color_title"), cats: cats.map((c, i) => [String(c), PALETTE[i % PALETTE.length]]) } };
+  }
+  const [lo, hi] = range(values), lut = viridisLut(), k = hi > lo ? 255 / (hi - lo) : 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    out[i] = v === v ? lut[Math.min(255, Math.max(0, ((v - lo) * k) | 0))] : packed(GREY);
+  }
+  return { colours: out, legend: { title: model.get("color_title"), lo, hi } };
+}
+
+// Rasterise points into `img` (Uint32 pixels of a W x H canvas) over data ranges xr, yr:
+// squares of `side` device pixels blended at `alpha`; `idx` picks the points (null: all),
+// `colours` gives each point's colour (null: `fixed`). About 10 ns a point: a million
+// points redraw in tens of milliseconds with or without a GPU.
+function paint(img, W, H, xr, yr, x, y, idx, colours, fixed, side, alpha) {
+  const sx = W / (xr[1] - xr[0]), sy = H / (yr[1] - yr[0]);
+  const half = side >> 1, a = Math.round(alpha * 256), ia = 256 - a;
+  const n = idx ? idx.length : x.length;
+  for (let k = 0; k < n; k++) {
+    const i = idx ? idx[k] : k;
+    const xv = x[i], yv = y[i];
+    if (xv !== xv || yv !== yv) continue; // NaN
+    const px = Math.floor((xv - xr[0]) * sx) - half, py = Math.floor((yr[1] - yv) * sy) - half;
+    if (px + side <= 0 || py + side <= 0 || px >= W || py >= H) continue;
+    const c = colours ? colours[i] : fixed;
+    const cr = (c & 255) * a, cg = ((c >>> 8) & 255) * a, cb = ((c >>> 16) & 255) * a;
+    const r0 = Math.max(py, 0), r1 = Math.min(py + side, H), c0 = Math.max(px, 0), c1 = Math.min(px + side, W);
+    for (let r = r0; r < r1; r++) {
+      let p = r * W + c0;
+      for (let col = c0; col < c1; col++, p++) {
+        const d = img[p];
+        img[p] = (0xff000000 | ((((d >>> 16) & 255) * ia + cb) >> 8) << 16 |
+                  ((((d >>> 8) & 255) * ia + cg) >> 8) << 8 | (((d & 255) * ia + cr) >> 8)) >>> 0;
+      }
+    }
+  }
+}
+
+// A uniform grid over the points' extent for nearest-point queries (hover, click).
+function gridIndex(x, y, G = 256) {
+  const [x0, x1] = range(x), [y0, y1] = range(y);
+  const kx = G / ((x1 - x0) || 1), ky = G / ((y1 - y0) || 1), n = x.length;
+  const cellOf = (xv, yv) => Math.min(G - 1, Math.max(0, Math.floor((xv - x0) * kx))) +
+    G * Math.min(G - 1, Math.max(0, Math.floor((yv - y0) * ky)));
+  const cell = new Int32Array(n), start = new Int32Array(G * G + 1);
+  for (let i = 0; i < n; i++) { cell[i] = x[i] === x[i] && y[i] === y[i] ? cellOf(x[i], y[i]) : -1; if (cell[i] >= 0) start[cell[i] + 1]++; }
+  for (let c = 0; c < G * G; c++) start[c + 1] += start[c];
+  const fill = start.slice(0, G * G), order = new Int32Array(start[G * G]);
+  for (let i = 0; i < n; i++) if (cell[i] >= 0) order[fill[cell[i]]++] = i;
+  // the point nearest (xv, yv) within rx, ry (data units) by the pixel metric (sx, sy), or -1
+  return (xv, yv, rx, ry, sx, sy) => {
+    const cx0 = Math.max(0, Math.floor((xv - rx - x0) * kx)), cx1 = Math.min(G - 1, Math.floor((xv + rx - x0) * kx));
+    const cy0 = Math.max(0, Math.floor((yv - ry - y0) * ky)), cy1 = Math.min(G - 1, Math.floor((yv + ry - y0) * ky));
+    let best = -1, bestD = 1;
+    for (let cy = cy0; cy <= cy1; cy++) {
+      for (let cx = cx0; cx <= cx1; cx++) {
+        const c = cx + G * cy;
+        for (let k = start[c]; k < start[c + 1]; k++) {
+          const i = order[k], dx = (x[i] - xv) / rx, dy = (y[i] - yv) / ry, d = dx * dx + dy * dy;
+          if (d <= bestD) { bestD = d; best = i; }
+        }
+      }
+    }
+    return best;
+  };
 }
 
 // The clicked point: a red ring 14 px across, anchored at the point's coordinates.
@@ -159,17 +193,29 @@ function padded(values) {
   return [lo - pad, hi + pad];
 }
 
+// plotly draws the axes, title, ring and zoom/pan; the points are the page's canvas.
 function scatterLayout(model, typed) {
   return {
     width: model.get("width"), height: model.get("height"),
     margin: { l: 50, r: 10, t: 30, b: 40 },
     title: { text: model.get("title"), font: { size: 13 }, x: 0.01, xanchor: "left" },
-    // fixed ranges: no autorange pass over a million points on every redraw
     xaxis: { title: { text: model.get("x_label") }, zeroline: false, range: padded(typed("x", f32)), autorange: false },
     yaxis: { title: { text: model.get("y_label") }, zeroline: false, range: padded(typed("y", f32)), autorange: false },
-    dragmode: model.get("dragmode"), clickmode: "event", hovermode: "closest",
+    dragmode: model.get("dragmode"), hovermode: false, plot_bgcolor: "rgba(0,0,0,0)", paper_bgcolor: "rgba(0,0,0,0)",
     uirevision: model.get("uirevision"), selections: [], shapes: pointShapes(model, typed),
   };
+}
+
+function legendHtml(legend) {
+  if (!legend) return "";
+  const esc = (t) => String(t).replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
+  if (legend.cats) {
+    return `<b>${esc(legend.title)}</b> ` + legend.cats.map(([c, col]) =>
+      `<span style="white-space:nowrap;margin-right:6px"><span style="display:inline-block;width:9px;height:9px;background:${col};margin-right:2px"></span>${esc(c)}</span>`).join("");
+  }
+  const fmt = (v) => (Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-2 && v !== 0) ? v.toExponential(2) : Number(v.toPrecision(4)).toString());
+  return `<b>${esc(legend.title)}</b> ${fmt(legend.lo)} <span style="display:inline-block;width:120px;height:9px;vertical-align:middle;` +
+    `background:linear-gradient(to right,${VIRIDIS.join(",")})"></span> ${fmt(legend.hi)}`;
 }
 
 const TOOLS = [["select", "box"], ["lasso", "lasso"], ["zoom", "zoom"], ["pan", "pan"]];
@@ -265,15 +311,26 @@ function renderScatter({ model, el }) {
   const typed = typedCache(model);
   const holder = document.createElement("div");
   holder.style.cssText = "position:relative";
+  const canvas = document.createElement("canvas");
+  canvas.className = "cl-points";
+  canvas.style.cssText = "position:absolute;pointer-events:none";
   const gd = document.createElement("div");
   gd.className = "cl-plot";
-  holder.append(gd);
+  holder.append(canvas, gd);
   const outline = outlineLayer(holder);
-  const status = document.createElement("div");
-  status.className = "cl-status";
+  const tip = document.createElement("div");
+  tip.className = "cl-tooltip";
+  tip.style.cssText = "position:absolute;display:none;pointer-events:none;background:rgba(255,255,255,0.92);" +
+    "border:1px solid #999;border-radius:3px;padding:1px 5px;font-size:12px;white-space:nowrap";
+  holder.append(tip);
+  const legend = document.createElement("div");
+  legend.className = "cl-legend";
+  legend.style.cssText = "font-size:11px;color:#333;margin:1px 0 0 50px;line-height:14px";
   const info = document.createElement("div");
   info.className = "cl-hover";
   info.style.cssText = "font-size:12px;color:#333;min-height:16px;white-space:nowrap;overflow:hidden";
+  const status = document.createElement("div");
+  status.className = "cl-status";
   const timing = { sent: {}, acked: {}, kept: {}, drawn: [] }; // page clock (Date.now()) of each step, for the benchmark
   el.__cl = timing;
   // a tool press sets plotly's dragmode here and now (unless plotly is mid-drag: then as
@@ -286,14 +343,16 @@ function renderScatter({ model, el }) {
     tools.show();
   };
   const tools = toolbar(model, setTool, () => send("undo"));
-  el.append(tools.bar, holder, info, status);
+  el.append(tools.bar, holder, legend, info, status);
   const view = Math.random().toString(36).slice(2);
   const counts = { sent: 0, acked: 0, errors: 0 };
   let seq = 0;
   let Plotly = null;
-  let dragging = false; // a plotly zoom or pan in progress: redraws wait for its end
+  let dragging = false; // a plotly zoom or pan in progress: layout changes wait for its end
   let pending = false;
   let hoverCols = [];
+  let colours = null; // per-point packed colours (null: recompute)
+  let nearest = null; // grid index of the points (null: rebuild on use)
 
   const showStatus = () => {
     status.dataset.sent = counts.sent;
@@ -318,39 +377,69 @@ function renderScatter({ model, el }) {
     return seq;
   };
 
-  // State pushed from Python never redraws during a plotly zoom or pan (that would cancel
-  // it); it is applied once the drag is done. Data-only changes keep the current layout
-  // object, so the dragmode and zoom the user set stay as they are.
-  const config = { displaylogo: false, responsive: false, editSelection: false };
-  const dirty = { data: false, layout: false, dragmode: false, point: false };
+  // --- the points: painted on the canvas over the plot area, at the axes' current ranges
+  let ranges = null; // [xr, yr] while plotly pans or zooms (from plotly_relayouting)
+  const draw = () => {
+    const fl = gd._fullLayout;
+    if (!fl) return;
+    const dpr = Math.min(window.devicePixelRatio || 1, 2);
+    const w = Math.max(1, Math.round(fl._size.w)), h = Math.max(1, Math.round(fl._size.h));
+    const W = Math.round(w * dpr), H = Math.round(h * dpr);
+    if (canvas.width !== W || canvas.height !== H) { canvas.width = W; canvas.height = H; }
+    Object.assign(canvas.style, { left: `${fl._size.l}px`, top: `${fl._size.t}px`, width: `${w}px`, height: `${h}px` });
+    const [xr, yr] = ranges || [fl.xaxis.range, fl.yaxis.range];
+    const x = typed("x", f32), y = typed("y", f32);
+    if (!colours) {
+      const c = pointColours(model, typed);
+      colours = c.colours || "plain";
+      legend.innerHTML = legendHtml(c.legend);
+    }
+    const cols = colours === "plain" ? null : colours;
+    const ctx = canvas.getContext("2d");
+    const img = ctx.createImageData(W, H);
+    const px = new Uint32Array(img.data.buffer);
+    px.fill(0xffffffff);
+    const side = Math.max(1, Math.round(model.get("marker_size") * dpr));
+    const sel = model.get("has_selection") ? typed("selected", i32) : null;
+    if (sel) { // every point grey, then the kept ones in colour on top
+      paint(px, W, H, xr, yr, x, y, null, null, packed(GREY), Math.max(1, side - 1), 0.6);
+      paint(px, W, H, xr, yr, x, y, sel, cols, packed(PLAIN), side, 0.9);
+    } else {
+      paint(px, W, H, xr, yr, x, y, null, cols, packed(PLAIN), side, 0.8);
+    }
+    ctx.putImageData(img, 0, 0);
+    canvas.dataset.points = String(x.length);
+    canvas.dataset.base = sel ? "grey" : "colour";
+    canvas.dataset.kept = String(sel ? sel.length : -1);
+    const n = sel ? sel.length : -1;
+    requestAnimationFrame(() => { timing.drawn.push({ t: Date.now(), n }); status.dataset.drawn = String(n); });
+  };
+  let drawQueued = false;
+  const drawSoon = () => {
+    if (drawQueued) return;
+    drawQueued = true;
+    requestAnimationFrame(() => { drawQueued = false; draw(); });
+  };
+
+  // Layout changes (axes, title, ring) never reach plotly during its zoom or pan (that
+  // would cancel it); they are applied once the drag is done.
+  const config = { displaylogo: false, responsive: false, doubleClick: "reset", modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d", "toImage"] };
+  const dirty = { layout: false, dragmode: false, point: false };
   const flush = () => {
     if (!Plotly) return;
     if (dragging) { pending = true; return; }
     pending = false;
-    let layout = null;
     if (dirty.layout) {
-      layout = scatterLayout(model, typed);
+      const layout = scatterLayout(model, typed);
       if (!dirty.dragmode && gd._fullLayout) layout.dragmode = gd._fullLayout.dragmode;
-    } else if (dirty.data) {
-      layout = { ...gd.layout, selections: [], shapes: pointShapes(model, typed) };
-      if (dirty.dragmode) layout.dragmode = model.get("dragmode");
-    } else if (dirty.point) { // only the ring moves: no points redrawn
+      Promise.resolve(Plotly.react(gd, [{ type: "scatter", x: [], y: [], hoverinfo: "skip" }], layout, config)).then(drawSoon);
+    } else if (dirty.point) { // only the ring moves
       Plotly.relayout(gd, { shapes: pointShapes(model, typed) });
-    }
-    if (layout) {
-      const traces = scatterTraces(model, typed);
-      const n = model.get("has_selection") ? traces[1].x.length : -1;
-      Promise.resolve(Plotly.react(gd, traces, layout, config)).then(() => {
-        requestAnimationFrame(() => {
-          timing.drawn.push({ t: Date.now(), n });
-          status.dataset.drawn = String(n);
-        });
-      });
     }
     if (dirty.dragmode && !dirty.layout && gd._fullLayout.dragmode !== model.get("dragmode")) {
       Plotly.relayout(gd, { dragmode: model.get("dragmode") });
     }
-    dirty.data = dirty.layout = dirty.dragmode = dirty.point = false;
+    dirty.layout = dirty.dragmode = dirty.point = false;
   };
   const schedule = coalesce(flush);
   const mark = (what) => () => { dirty[what] = true; schedule(); };
@@ -369,11 +458,11 @@ function renderScatter({ model, el }) {
   };
   model.on("msg:custom", onCustom);
   const handlers = {};
-  for (const k of ["x", "y", "color", "color_kind", "categories", "selected", "has_selection", "marker_size"]) {
-    handlers[k] = mark("data");
-  }
+  const recolour = () => { colours = null; drawSoon(); };
+  for (const k of ["color", "color_kind", "categories", "color_title"]) handlers[k] = recolour;
+  for (const k of ["selected", "has_selection", "marker_size"]) handlers[k] = drawSoon;
   for (const k of ["width", "height", "title", "x_label", "y_label", "uirevision"]) handlers[k] = mark("layout");
-  handlers.x = () => { dirty.layout = true; schedule(); };  // new coordinates: new axis ranges
+  handlers.x = () => { nearest = null; ranges = null; dirty.layout = true; schedule(); }; // new axis ranges
   handlers.y = handlers.x;
   handlers.point = mark("point");
   handlers.dragmode = () => { tools.show(); mark("dragmode")(); };
@@ -381,15 +470,10 @@ function renderScatter({ model, el }) {
   handlers.n_undo = () => tools.show();
   for (const [k, h] of Object.entries(handlers)) model.on(`change:${k}`, h);
 
-  // position (row) of a plotly point: trace 1 holds the kept points, in `selected` order
-  const position = (curve, index) => {
-    if (curve === 0) return index;
-    if (curve === 1 && model.get("has_selection")) return typed("selected", i32)[index];
-    return -1;
-  };
-
-  // --- the page's own box and lasso (plotly never sees these drags)
-  let drag = null;
+  // --- pointer: the page's own box and lasso (plotly never sees these drags), clicks and
+  // hover in every tool; plotly's zoom and pan otherwise
+  let drag = null; // our box or lasso
+  let press = null; // any press in the plot area: a click when it does not move
   let drawnSeq = -1;
   const plotArea = (ev) => {
     const fl = gd._fullLayout;
@@ -398,27 +482,37 @@ function renderScatter({ model, el }) {
     const px = ev.clientX - r.left - fl._size.l, py = ev.clientY - r.top - fl._size.t;
     return { fl, r, px, py, inside: px >= 0 && py >= 0 && px <= fl._size.w && py <= fl._size.h };
   };
-  const ours = (ev) => {
-    const tool = model.get("dragmode");
-    if ((tool !== "select" && tool !== "lasso") || ev.button !== 0) return null;
-    const a = plotArea(ev);
-    return a && a.inside ? a : null;
+  // the point under the pointer (within 8 pixels), or -1
+  const pointAt = (a) => {
+    if (!a || !a.inside) return -1;
+    const x = typed("x", f32), y = typed("y", f32);
+    if (!nearest) nearest = gridIndex(x, y);
+    const xa = a.fl.xaxis, ya = a.fl.yaxis;
+    const xv = xa.p2d(a.px), yv = ya.p2d(a.py);
+    const rx = Math.abs(xa.p2d(a.px + 8) - xv), ry = Math.abs(ya.p2d(a.py + 8) - yv);
+    return nearest(xv, yv, rx, ry);
   };
   const toPage = (a, px, py) => [px + a.fl._size.l, py + a.fl._size.t];
   const down = (ev) => {
-    const a = ours(ev);
-    if (!a) { dragging = true; return; } // plotly's zoom, pan, axis drag or modebar
+    const a = plotArea(ev);
+    if (!a || ev.button !== 0) return;
+    press = a.inside ? { x0: ev.clientX, y0: ev.clientY, travel: 0 } : null;
+    const tool = model.get("dragmode");
+    if (!a.inside || (tool !== "select" && tool !== "lasso")) { dragging = true; return; } // plotly's
     ev.stopPropagation();
     ev.preventDefault();
-    drag = { tool: model.get("dragmode"), a, pts: [[a.px, a.py]], travel: 0, x0: ev.clientX, y0: ev.clientY };
+    drag = { tool, a, pts: [[a.px, a.py]] };
   };
-  const swallow = (ev) => { if (drag || ours(ev)) { ev.stopPropagation(); ev.preventDefault(); } };
+  const swallow = (ev) => {
+    const tool = model.get("dragmode");
+    if (drag || ((tool === "select" || tool === "lasso") && (plotArea(ev) || {}).inside)) { ev.stopPropagation(); ev.preventDefault(); }
+  };
   const move = (ev) => {
-    if (!drag) return;
+    if (press) press.travel = Math.max(press.travel, Math.hypot(ev.clientX - press.x0, ev.clientY - press.y0));
+    if (!drag) { hover(ev); return; }
     const { a } = drag;
     const px = Math.min(Math.max(ev.clientX - a.r.left - a.fl._size.l, 0), a.fl._size.w);
     const py = Math.min(Math.max(ev.clientY - a.r.top - a.fl._size.t, 0), a.fl._size.h);
-    drag.travel = Math.max(drag.travel, Math.hypot(ev.clientX - drag.x0, ev.clientY - drag.y0));
     if (drag.tool === "select") drag.pts = [drag.pts[0], [px, py]];
     else {
       const last = drag.pts[drag.pts.length - 1];
@@ -430,21 +524,23 @@ function renderScatter({ model, el }) {
     ev.stopPropagation();
   };
   const up = (ev) => {
+    const click = press && press.travel <= 3;
+    press = null;
     if (!drag) {
       if (dragging) { dragging = false; if (pending) setTimeout(flush, 0); }
+      if (click) { const p = pointAt(plotArea(ev)); if (p >= 0) send("click", [p]); }
       return;
     }
     ev.stopPropagation();
-    const { a, tool, pts, travel } = drag;
+    const { a, tool, pts } = drag;
     drag = null;
-    const xa = a.fl.xaxis, ya = a.fl.yaxis;
-    if (travel <= 3) { // a click: the hovered point, as plotly would report it
+    if (click) {
       outline.clear();
-      const h = (gd._hoverdata || []).find((q) => q.curveNumber === 0 || q.curveNumber === 1);
-      const p = h ? position(h.curveNumber, h.pointIndex) : -1;
+      const p = pointAt(plotArea(ev));
       if (p >= 0) send("click", [p]);
       return;
     }
+    const xa = a.fl.xaxis, ya = a.fl.yaxis;
     const xs = pts.map((p) => xa.p2d(p[0])), ys = pts.map((p) => ya.p2d(p[1]));
     if (tool === "select") {
       drawnSeq = send("box", null, { range: { x: [xs[0], xs[1]], y: [ys[0], ys[1]] } });
@@ -452,30 +548,41 @@ function renderScatter({ model, el }) {
       drawnSeq = send("lasso", null, { lasso: { x: xs, y: ys } });
     } else outline.clear();
   };
+  const hover = (ev) => {
+    const a = plotArea(ev);
+    const p = a && a.inside && !dragging ? pointAt(a) : -1;
+    if (p < 0) { tip.style.display = "none"; return; }
+    const ids = typed("particle", i32);
+    const particle = ids.length > p ? ids[p] : p;
+    tip.textContent = `particle ${particle}`;
+    tip.style.display = "block";
+    tip.style.left = `${a.px + a.fl._size.l + 12}px`;
+    tip.style.top = `${a.py + a.fl._size.t - 22}px`;
+    info.textContent = hoverLine(hoverCols, p, particle);
+    info.dataset.position = String(p);
+  };
+  const leave = () => { tip.style.display = "none"; };
   gd.addEventListener("pointerdown", down, true);
   gd.addEventListener("mousedown", swallow, true);
-  gd.addEventListener("click", swallow, true);
+  gd.addEventListener("pointerleave", leave);
   window.addEventListener("pointermove", move, true);
   window.addEventListener("pointerup", up, true);
 
   loadPlotly(model).then((P) => {
     Plotly = P;
-    return Plotly.newPlot(gd, scatterTraces(model, typed), scatterLayout(model, typed), config);
+    return Plotly.newPlot(gd, [{ type: "scatter", x: [], y: [], hoverinfo: "skip" }], scatterLayout(model, typed), config);
   }).then(() => {
-    gd.on("plotly_click", (ev) => { // zoom and pan tools: plotly's own click
-      const q = ev && ev.points && ev.points.find((r) => r.curveNumber === 0 || r.curveNumber === 1);
-      const p = q ? position(q.curveNumber, q.pointIndex) : -1;
-      if (p >= 0) send("click", [p]);
-    });
-    gd.on("plotly_hover", (ev) => {
-      const q = ev && ev.points && ev.points.find((r) => r.curveNumber === 0 || r.curveNumber === 1);
-      const p = q ? position(q.curveNumber, q.pointIndex) : -1;
-      if (p < 0) return;
-      const ids = typed("particle", i32);
-      info.textContent = hoverLine(hoverCols, p, ids.length > p ? ids[p] : p);
-      info.dataset.position = String(p);
+    draw();
+    gd.on("plotly_relayouting", (ev) => { // a pan or zoom in progress: follow it
+      const fl = gd._fullLayout;
+      const xr = ev && "xaxis.range[0]" in ev ? [ev["xaxis.range[0]"], ev["xaxis.range[1]"]] : fl.xaxis.range;
+      const yr = ev && "yaxis.range[0]" in ev ? [ev["yaxis.range[0]"], ev["yaxis.range[1]"]] : fl.yaxis.range;
+      ranges = [xr, yr];
+      drawSoon();
     });
     gd.on("plotly_relayout", (ev) => {
+      ranges = null;
+      drawSoon();
       if (ev && ev.dragmode && ev.dragmode !== model.get("dragmode")) {
         model.set("dragmode", ev.dragmode);
         model.save_changes();

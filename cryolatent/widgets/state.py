@@ -228,7 +228,7 @@ class PanelState(HasTraits):
         self._remember()
         self.selection = new = Selection(new.indices, self.n, kind, self._fp)
         self.history = [*self.history[-99:], {"kind": kind, "n": len(new)}]
-        self.info(f"{kind}: {len(new)} selected, {self.n_kept} kept")
+        self.info(f"{kind}: {len(new):,} selected, {self.n_kept:,} kept")
         return new
 
     def select_indices(self, idx: Iterable[int] | Selection, mode: str | None = "replace", kind: str = "indices") -> Selection:
@@ -281,7 +281,7 @@ class PanelState(HasTraits):
             return False
         self.selection = self._undo.pop()
         self.n_undo = len(self._undo)
-        self.info(f"undone: {self.n_kept} kept")
+        self.info(f"undone: {self.n_kept:,} kept")
         return True
 
     def _remember(self) -> None:
@@ -293,7 +293,7 @@ class PanelState(HasTraits):
         """Back to 'nothing selected' (all particles kept, up to filters)."""
         self._remember()
         self.selection = None
-        self.info(f"selection cleared, {self.n_kept} kept")
+        self.info(f"selection cleared, {self.n_kept:,} kept")
 
     def invert(self, name: str | None = None) -> Selection:
         """Invert the current selection, or return the inverse of the named one."""

@@ -39,6 +39,7 @@ SET_DRAGMODE = """(mode) => {
   const gd = document.querySelector('.cryolatent-scatter .cl-plot');
   return window.Plotly.relayout(gd, {dragmode: mode}).then(() => gd._fullLayout.dragmode);
 }"""
+CENTRE_PLOT = "() => document.querySelector('.cryolatent-scatter .cl-plot').scrollIntoView({block: 'center'})"
 COUNTS = """() => {
   const s = document.querySelector('.cryolatent-scatter .cl-status');
   return [Number(s.dataset.sent || 0), Number(s.dataset.acked || 0)];
@@ -256,7 +257,7 @@ def _run(page, base, nb_name, log, export, tmp_path, repo_root, errors):
     page.wait_for_timeout(150)
     page.mouse.move(*ax.to_px(*xy[target]))
     # the hover label names the particle (the tiny run trains on every particle: index = position)
-    hover = page.locator(".cryolatent-scatter .hoverlayer .hovertext")
+    hover = page.locator(".cryolatent-scatter .cl-tooltip")
     _wait(lambda: hover.count() and f"particle {target}" in hover.first.text_content(), 10, "the hover label")
     # ... and the line under the plot adds its cluster and covariates
     line = page.locator(".cryolatent-scatter .cl-hover")
@@ -268,6 +269,10 @@ def _run(page, base, nb_name, log, export, tmp_path, repo_root, errors):
     assert page.evaluate("() => document.querySelector('.cryolatent-volume .cl-plot').data[0].type") == "mesh3d"
     clicks = [r for r in read_jsonl(log) if r["kind"] == "click"]
     assert clicks, "the click never reached the kernel"
+    _volume_views(page, ax, xy, target, tmp_path)
+    page.evaluate(CENTRE_PLOT)  # the volume views' controls may have scrolled the page
+    page.wait_for_timeout(200)
+    ax = Axes(page.evaluate(PLOT_BOX))
 
     # 10 quick box/lasso selections, no waiting in between
     gestures = _gestures(ax, centres, np.random.default_rng(1))
@@ -298,7 +303,7 @@ def _run(page, base, nb_name, log, export, tmp_path, repo_root, errors):
     kept = page.locator(".cl-message .cl-kept b").inner_text()
     assert kept.replace(",", "") == str(last["n"])
     # the kept points are drawn in colour over every point in grey (visible at any density)
-    _wait(lambda: page.evaluate(DRAWN)[:2] == ["#c2c2c2", last["n"]], 10, "the kept points drawn on top")
+    _wait(lambda: page.evaluate(DRAWN)[:2] == ["grey", last["n"]], 10, "the kept points drawn on top")
 
     shot = repo_root / "docs" / "images" / "explore_panel.png"
     if os.environ.get("CRYOLATENT_SCREENSHOT") == "1" or not shot.exists():
@@ -317,12 +322,58 @@ def _run(page, base, nb_name, log, export, tmp_path, repo_root, errors):
     assert not errors, errors
 
     # the export row may have scrolled the page: measure the plot again
-    page.locator(SCATTER).scroll_into_view_if_needed()
+    page.evaluate(CENTRE_PLOT)
     page.wait_for_timeout(200)
     _selection_traps(page, log, xy, Axes(page.evaluate(PLOT_BOX)), centres)
     assert not errors, errors
     print(f"scatter ready after {t_ready:.1f} s; total {time.monotonic() - t0:.1f} s")
     return last  # the gesture whose selection was exported
+
+
+DRAWN_AT = "() => document.querySelector('.cryolatent-volume').__clDrawn || 0"
+
+
+def _volume_views(page, ax, xy, first, tmp_path):
+    """Beside the isosurface: its central slices, the threshold in σ, the low-pass slider,
+    two pinned volumes compared (A, B, A − B), and the shown volume saved as .mrc."""
+    import mrcfile
+
+    view = page.locator(".cryolatent-volume-view")
+    slices = view.locator("img.cl-slices")
+    _wait(lambda: slices.is_visible() and slices.bounding_box()["width"] > 100, 10, "the central slices")
+    info = view.locator(".widget-html-content").first
+    _wait(lambda: "σ" in info.inner_text(), 10, "the threshold in σ")
+    # pin this volume, click a point far from it, pin that one, compare
+    view.locator("button.cl-pin").click()
+    px = np.array([ax.to_px(*q) for q in xy])
+    other = int(np.argmax(np.abs(px - px[first]).sum(1)))
+    drawn = page.evaluate(DRAWN_AT)
+    page.mouse.move(*px[other])
+    page.wait_for_timeout(150)
+    page.mouse.click(*px[other])
+    _wait(lambda: page.evaluate(DRAWN_AT) > drawn, 30, "the second isosurface")
+    view.locator("button.cl-pin").click()
+    view.locator("button.cl-compare").click()
+    compare = view.locator("img.cl-compare-view")
+    _wait(lambda: compare.is_visible() and compare.bounding_box()["height"] > 2 * slices.bounding_box()["height"],
+          10, "A, B and A − B slices")
+    # low-pass: one step of the slider (keyboard on its handle) redraws the isosurface
+    readout = view.locator(".cl-lowpass .widget-readout")
+    assert readout.inner_text().strip() == "off"
+    drawn = page.evaluate(DRAWN_AT)
+    view.locator(".cl-lowpass .noUi-handle").focus()
+    page.keyboard.press("ArrowRight")
+    _wait(lambda: readout.inner_text().strip() != "off", 10, "the low-pass readout")
+    _wait(lambda: page.evaluate(DRAWN_AT) > drawn, 30, "the low-passed isosurface")
+    # save the shown volume
+    target = tmp_path / "shown.mrc"
+    box = view.locator(".cl-save-path input")
+    box.fill(str(target))
+    box.press("Enter")
+    view.locator("button.cl-save-volume").click()
+    _wait(target.exists, 20, "the saved .mrc")
+    with mrcfile.open(target) as m:
+        assert m.data.ndim == 3 and len(set(m.data.shape)) == 1 and np.isfinite(m.data).all()
 
 
 TOOL = """(tool) => {  // press a toolbar button; the page's dragmode right after the press
@@ -334,9 +385,9 @@ MODE = """(mode) => {
   return document.querySelector('.cryolatent-scatter .cl-toolbar').dataset.mode;
 }"""
 TOOL_NOW = "() => document.querySelector('.cryolatent-scatter .cl-plot')._fullLayout.dragmode"
-DRAWN = """() => {  // all points' colour, the kept points drawn on top, plotly outlines
-  const gd = document.querySelector('.cryolatent-scatter .cl-plot');
-  return [gd._fullData[0].marker.color, gd._fullData[1].x.length,
+DRAWN = """() => {  // all points painted grey or in colour, the kept points painted on top, plotly outlines
+  const c = document.querySelector('.cryolatent-scatter canvas.cl-points');
+  return [c.dataset.base, Number(c.dataset.kept),
           document.querySelectorAll('.cryolatent-scatter .selectionlayer path').length];
 }"""
 OUTLINES = "() => document.querySelectorAll('.cryolatent-scatter .selectionlayer path').length"
@@ -459,7 +510,7 @@ def _selection_traps(page, log, xy, ax, centres):
     _drag(page, "box", whole)
     assert len(_check_region(xy, ax, _gesture(page, log), "box", whole, "subtract")) == len(xy)
     assert _kept(page) == 0
-    _wait(lambda: page.evaluate(DRAWN) == ["#c2c2c2", 0, 0], 10, "all points drawn grey, none on top, no outline")
+    _wait(lambda: page.evaluate(DRAWN) == ["grey", 0, 0], 10, "all points drawn grey, none on top, no outline")
     page.locator(".cryolatent-scatter .cl-toolbar .cl-undo").click()
     assert _gesture(page, log)["kind"] == "undo" and _kept(page) == restored
     assert page.evaluate(MODE, "replace") == "replace"
