@@ -151,6 +151,7 @@ class CoordinateDecoder(nn.Module):
 
 
 INPUT_CACHE_BYTES = 256 << 20  # the most memory a decoder's cached input layer may take
+CPU_CHUNK = 1 << 20  # activations (points x width) per decoder call on a CPU: they stay in cache
 
 
 def _input_chunks(decoder, n: int, D: int, radius: float, chunk: int, device) -> tuple[torch.Tensor, list]:
@@ -191,7 +192,7 @@ def eval_volume(
     norm: float = 1.0,
     out_box: int | None = None,
     radius: float = 0.5,
-    chunk: int = 1 << 15,
+    chunk: int | None = None,
 ) -> torch.Tensor:
     """Evaluate the decoder on the 3-D lattice and return a real-space volume.
 
@@ -211,7 +212,9 @@ def eval_volume(
     radius
         Frequencies with ``|k| > radius`` (cycles per pixel of the training box) are set to 0.
     chunk
-        Coordinates per decoder call.
+        Coordinates per decoder call (default on a CPU: 4,096 for a 256-wide decoder, 1,024
+        for 1024-wide, so that each layer's activations stay in cache: about 2x faster than
+        32,768; 32,768 on a GPU).
 
     Returns
     -------
@@ -222,6 +225,9 @@ def eval_volume(
     if n % 2 or n > D:
         raise ValueError(f"out_box must be even and <= {D}, got {n}")
     device = next(decoder.parameters(), torch.empty(0)).device
+    if not chunk:  # on a CPU, about CPU_CHUNK values per layer's activations (4,096 points at width 256)
+        width = decoder.mlp.inp.out_features if isinstance(decoder, CoordinateDecoder) else 256
+        chunk = max(256, CPU_CHUNK // width) if device.type == "cpu" else 1 << 15
     if z is not None:
         z = torch.as_tensor(z, dtype=torch.float32, device=device).reshape(1, -1)
     n_total = (n + 1) ** 3
