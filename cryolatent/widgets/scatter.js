@@ -331,7 +331,7 @@ function renderScatter({ model, el }) {
   info.style.cssText = "font-size:12px;color:#333;min-height:16px;white-space:nowrap;overflow:hidden";
   const status = document.createElement("div");
   status.className = "cl-status";
-  const timing = { sent: {}, acked: {}, kept: {}, drawn: [] }; // page clock (Date.now()) of each step, for the benchmark
+  const timing = { sent: {}, acked: {}, kept: {}, drawn: [], paints: [] }; // page clock (Date.now()) of each step, for the benchmark
   el.__cl = timing;
   // a tool press sets plotly's dragmode here and now (unless plotly is mid-drag: then as
   // soon as it is done), and the model, which tells Python afterwards
@@ -395,6 +395,7 @@ function renderScatter({ model, el }) {
       legend.innerHTML = legendHtml(c.legend);
     }
     const cols = colours === "plain" ? null : colours;
+    const t0 = performance.now();
     const ctx = canvas.getContext("2d");
     const img = ctx.createImageData(W, H);
     const px = new Uint32Array(img.data.buffer);
@@ -408,6 +409,7 @@ function renderScatter({ model, el }) {
       paint(px, W, H, xr, yr, x, y, null, cols, packed(PLAIN), side, 0.8);
     }
     ctx.putImageData(img, 0, 0);
+    timing.paints.push(performance.now() - t0);
     canvas.dataset.points = String(x.length);
     canvas.dataset.base = sel ? "grey" : "colour";
     canvas.dataset.kept = String(sel ? sel.length : -1);
@@ -647,7 +649,8 @@ function renderMesh({ model, el }) {
     });
   };
   const keys = ["vertices", "faces", "color", "title", "width", "height", "half_width"];
-  const onChange = coalesce(redraw);
+  const draw = coalesce(redraw);
+  const onChange = () => { el.__clMeshIn = Date.now(); draw(); }; // arrival time, for the benchmark
   for (const k of keys) model.on(`change:${k}`, onChange);
   loadPlotly(model).then((P) => { Plotly = P; redraw(); el.dataset.ready = "1"; })
     .catch((err) => { gd.textContent = `cannot draw the volume: ${err}`; });
