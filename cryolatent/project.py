@@ -309,6 +309,13 @@ class Project:
         return self.record["selections"][name]
 
     # ---- selections and exports ---------------------------------------------
+    def train_command(self, name: str, *, selection: str | None = None, preset: str = "small", zdim: int = 8,
+                      epochs: int = 20) -> list[str]:
+        """The ``cryolatent train`` command that trains run ``name`` of this project, as :meth:`train` would."""
+        cmd = ["cryolatent", "train", "--project", str(self.root), "--name", name, "--preset", preset,
+               "--zdim", str(int(zdim)), "--epochs", str(int(epochs))]
+        return cmd + (["--selection", selection] if selection else [])
+
     def save_selection(self, selection: Selection, ls: LatentSet, name: str | None = None, *,
                        force: bool = False) -> Path:
         """Keep ``selection`` of a run's LatentSet: ``selections/NAME.json`` and ``NAME.pkl``

@@ -357,6 +357,10 @@ class PanelState(HasTraits):
     def kept_positions(self) -> np.ndarray:
         return np.flatnonzero(self.kept_mask)
 
+    def kept_selection(self, name: str = CURRENT) -> Selection:
+        """The kept particles as a :class:`Selection` of this dataset."""
+        return Selection(self.kept_mask, self.n, name, self._fp)
+
     @property
     def kept_indices(self) -> np.ndarray:
         """Original particle indices of the kept particles (what exports write)."""
@@ -455,7 +459,7 @@ class PanelState(HasTraits):
     def save_selections(self, folder: str | os.PathLike, force: bool = False) -> list[Path] | None:
         """Save the named selections and the kept particles (as ``current``) to ``folder``, one Selection
         JSON file each (:func:`~cryolatent.selection.save_selections`); refusals are panel messages."""
-        kept = Selection(self.kept_mask, self.n, CURRENT, self._fp)
+        kept = self.kept_selection()
         try:
             written = save_selections([*self.selections.values(), kept], folder, force)
         except (InputError, OSError) as exc:
