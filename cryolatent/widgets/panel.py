@@ -13,6 +13,7 @@ import html
 
 from ipywidgets import (
     HTML,
+    Accordion,
     Button,
     Checkbox,
     Dropdown,
@@ -36,13 +37,25 @@ def _w(px: int) -> Layout:
     return Layout(width=f"{px}px")
 
 
+def _set_live(view, on: bool) -> None:
+    """Let a section's view follow the selection (open) or not (closed; it catches up when reopened)."""
+    for model in (view, getattr(view, "gallery", None), getattr(view, "model", None)):
+        if model is not None and hasattr(model, "live"):
+            model.live = on
+    if hasattr(view, "active"):
+        view.active = on
+
+
 class LatentPanel(VBox):
     """The exploration panel. ``LatentPanel(state)``; ``panel.state`` holds everything.
 
     ``log_path`` is passed to the ScatterView (one JSON line per gesture received).
+    ``project`` (a :class:`~cryolatent.project.Project`) adds the "retrain" section. The
+    sections under the controls (particles, covariate histograms, latent pairs, retrain)
+    are built when first opened and redraw only while open.
     """
 
-    def __init__(self, state: PanelState, *, log_path=None, width: int = 560, height: int = 460):
+    def __init__(self, state: PanelState, *, log_path=None, width: int = 560, height: int = 460, project=None):
         self.state = state
         s = state
         self.scatter = ScatterView(s, log_path=log_path, width=width, height=height)
@@ -122,6 +135,7 @@ class LatentPanel(VBox):
             HBox([self.export_path, self.export_kind, self.export_rest, self.overwrite, b_export]),
             HBox([self.sel_path, b_store, b_load]),
             self.status,
+            self._sections(project),
         ]
         super().__init__(rows)
         self.add_class("cryolatent-panel")
@@ -134,6 +148,52 @@ class LatentPanel(VBox):
         """
         state_kw = {k: kwargs.pop(k) for k in ("basis", "exporter", "apix", "cache_size") if k in kwargs}
         return cls(PanelState(ls, decoder, **state_kw), **kwargs)
+
+    # ------------------------------------------------------------ sections
+    def _sections(self, project) -> Accordion:
+        """Collapsed sections, each view made on first opening (``self.views[title]``)."""
+        from cryolatent.widgets.histograms import HistogramsView
+        from cryolatent.widgets.latent_views import PairsView
+        from cryolatent.widgets.particles import GalleryView
+        from cryolatent.widgets.retrain import RetrainView
+
+        s = self.state
+        self._makers = {"particles": lambda: GalleryView(s), "covariate histograms": lambda: HistogramsView(s),
+                        "latent pairs": lambda: PairsView(s)}
+        if project is not None:
+            self._makers["retrain"] = lambda: RetrainView(s, project)
+        self.views: dict = {}
+        self.sections = Accordion(children=[HTML("") for _ in self._makers], titles=tuple(self._makers),
+                                  selected_index=None)
+        self.sections.add_class("cl-sections")
+        self.sections.observe(lambda c: self.open_section(c["new"]), names="selected_index")
+        return self.sections
+
+    def open_section(self, which: int | str | None):
+        """Open a section by position or title (None: close them); returns its view."""
+        titles = list(self._makers)
+        index = titles.index(which) if isinstance(which, str) else which
+        for title, view in self.views.items():
+            _set_live(view, title == (titles[index] if index is not None else None))
+        if index is None:
+            return None
+        title = titles[index]
+        if title not in self.views:
+            try:
+                self.views[title] = self._makers[title]()
+            except Exception as exc:  # a section that cannot open says why in the status line
+                self.state.error(f"{title}: {type(exc).__name__}: {exc}")
+                return None
+            children = list(self.sections.children)
+            children[index] = self.views[title]
+            self.sections.children = children
+        view = self.views[title]
+        _set_live(view, True)
+        if hasattr(view, "show"):
+            view.show()
+        if self.sections.selected_index != index:
+            self.sections.selected_index = index
+        return view
 
     # ------------------------------------------------------------ helpers
     def _button(self, label: str, action, tooltip: str = "") -> Button:

@@ -333,18 +333,27 @@ class PanelState(HasTraits):
         bounds = (-np.inf if lo is None else float(lo), np.inf if hi is None else float(hi))
         self.filters = {**self.filters, key: bounds}
 
+    def add_covariate(self, name: str, values) -> None:
+        """Register a derived float column (``(N,)``: |z|, a local density) for colour, axes and filters;
+        the LatentSet is left as it is."""
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape != (self.n,):
+            raise ValueError(f"covariate {name!r} needs {self.n} values, got shape {values.shape}")
+        self.covariates[name] = values
+
     def clear_filter(self, key: str | None = None) -> None:
         self.filters = {} if key is None else {k: v for k, v in self.filters.items() if k != key}
 
     @property
     def filter_mask(self) -> np.ndarray:
-        """Particles passing every filter (:meth:`Selection.from_range` per covariate)."""
+        """Particles passing every filter: finite and ``lo <= value <= hi`` (as :meth:`Selection.from_range`)."""
         key = tuple(sorted(self.filters.items()))
         if self._filter_cache is None or self._filter_cache[0] != key:
             mask = np.ones(self.n, dtype=bool)
             for col, (lo, hi) in key:
-                bounds = (None if np.isinf(lo) else lo, None if np.isinf(hi) else hi)
-                mask &= Selection.from_range(self.ls, col, *bounds).mask
+                v = self.covariates[col]
+                with np.errstate(invalid="ignore"):
+                    mask &= np.isfinite(v) & (v >= lo) & (v <= hi)
             self._filter_cache = (key, mask)
         return self._filter_cache[1]
 
