@@ -316,6 +316,7 @@ function renderScatter({ model, el }) {
   canvas.style.cssText = "position:absolute;pointer-events:none";
   const gd = document.createElement("div");
   gd.className = "cl-plot";
+  gd.style.minHeight = `${model.get("height")}px`; // the plot's room while plotly loads
   holder.append(canvas, gd);
   const outline = outlineLayer(holder);
   const tip = document.createElement("div");
@@ -380,8 +381,9 @@ function renderScatter({ model, el }) {
   // --- the points: painted on the canvas over the plot area, at the axes' current ranges
   let ranges = null; // [xr, yr] while plotly pans or zooms (from plotly_relayouting)
   const draw = () => {
-    const fl = gd._fullLayout;
-    if (!fl) return;
+    // before plotly is loaded (its bundle comes from the kernel), the points are painted at once
+    // in the plot area the layout will have, so they are on screen before the axes
+    const fl = gd._fullLayout || preLayout();
     const dpr = Math.min(window.devicePixelRatio || 1, 2);
     const w = Math.max(1, Math.round(fl._size.w)), h = Math.max(1, Math.round(fl._size.h));
     const W = Math.round(w * dpr), H = Math.round(h * dpr);
@@ -389,6 +391,7 @@ function renderScatter({ model, el }) {
     Object.assign(canvas.style, { left: `${fl._size.l}px`, top: `${fl._size.t}px`, width: `${w}px`, height: `${h}px` });
     const [xr, yr] = ranges || [fl.xaxis.range, fl.yaxis.range];
     const x = typed("x", f32), y = typed("y", f32);
+    if (!("points" in timing)) timing.points = Date.now(); // first points on screen (for the benchmark)
     if (!colours) {
       const c = pointColours(model, typed);
       colours = c.colours || "plain";
@@ -415,6 +418,11 @@ function renderScatter({ model, el }) {
     canvas.dataset.kept = String(sel ? sel.length : -1);
     const n = sel ? sel.length : -1;
     requestAnimationFrame(() => { timing.drawn.push({ t: Date.now(), n }); status.dataset.drawn = String(n); });
+  };
+  const preLayout = () => {
+    const L = scatterLayout(model, typed), m = L.margin;
+    return { _size: { l: m.l, t: m.t, w: L.width - m.l - m.r, h: L.height - m.t - m.b },
+             xaxis: { range: L.xaxis.range }, yaxis: { range: L.yaxis.range } };
   };
   let drawQueued = false;
   const drawSoon = () => {
@@ -570,6 +578,7 @@ function renderScatter({ model, el }) {
   window.addEventListener("pointermove", move, true);
   window.addEventListener("pointerup", up, true);
 
+  requestAnimationFrame(() => { if (!gd._fullLayout) draw(); });
   loadPlotly(model).then((P) => {
     Plotly = P;
     return Plotly.newPlot(gd, [{ type: "scatter", x: [], y: [], hoverinfo: "skip" }], scatterLayout(model, typed), config);

@@ -326,6 +326,8 @@ def _run(page, base, nb_name, log, export, tmp_path, repo_root, errors):
     page.wait_for_timeout(200)
     _selection_traps(page, log, xy, Axes(page.evaluate(PLOT_BOX)), centres)
     assert not errors, errors
+    _sections(page)
+    assert not errors, errors
     print(f"scatter ready after {t_ready:.1f} s; total {time.monotonic() - t0:.1f} s")
     return last  # the gesture whose selection was exported
 
@@ -374,6 +376,23 @@ def _volume_views(page, ax, xy, first, tmp_path):
     _wait(target.exists, 20, "the saved .mrc")
     with mrcfile.open(target) as m:
         assert m.data.ndim == 3 and len(set(m.data.shape)) == 1 and np.isfinite(m.data).all()
+
+
+def _sections(page):
+    """The sections under the controls open on a click: the particle gallery (real images of the
+    run's particles), the covariate histograms, the latent pair plot, and retrain's command."""
+    panel = page.locator(".cryolatent-panel")
+    for title, image in [("particles", "img.cl-gallery"), ("covariate histograms", "img.cl-histograms"),
+                         ("latent pairs", "img.cl-pairs")]:
+        panel.locator(".cl-sections").get_by_text(title, exact=True).click()
+        img = panel.locator(image)
+        _wait(lambda: img.is_visible() and img.bounding_box()["width"] > 100, 30, f"the {title} image")
+    assert panel.locator(".cl-hist-range").count() >= 4  # a range slider per covariate
+    panel.locator(".cl-sections").get_by_text("retrain", exact=True).click()
+    panel.locator("button.cl-retrain-save").click()
+    command = panel.locator(".cl-retrain-command code").first
+    _wait(lambda: command.count() and "cryolatent train --project" in command.inner_text(), 20, "the retrain command")
+    assert "--selection keep" in command.inner_text()
 
 
 TOOL = """(tool) => {  // press a toolbar button; the page's dragmode right after the press
