@@ -1,6 +1,7 @@
 """The explorer panel's speed in a real browser (JupyterLab + headless Chromium).
 
-For each point count: the time from the panel cell to the points on screen, box
+For each point count: the time from the panel cell to the points on screen (and to the
+whole plot, axes and tools, ready), box
 selections of about half the points (page -> Python applied and acknowledged, and
 -> highlighted in the plot), how smoothly a pan redraws, and click -> isosurface on
 screen for a 3 x 256 decoder at D = 64 (the kernel's share measured apart: decode,
@@ -179,6 +180,7 @@ def _pan(page) -> dict:
     a = page.evaluate(PLOT)
     cx, cy = a["left"] + a["w"] / 2, a["top"] + a["h"] / 2
     page.mouse.move(cx, cy)
+    paints0 = len(page.evaluate(TIMING)["paints"])
     page.mouse.down()
     frames = page.evaluate_handle(FRAMES, 1500)
     for t in np.linspace(0, 1, 90):
@@ -187,35 +189,39 @@ def _pan(page) -> dict:
     page.mouse.up()
     stamps = np.asarray(frames.json_value())
     dt = np.diff(stamps)
-    return {"frames": int(len(stamps)), "median_frame_ms": float(np.median(dt)), "p90_frame_ms": float(np.percentile(dt, 90))}
+    paints = page.evaluate(TIMING)["paints"][paints0:]  # the points repainted to follow the pan
+    return {"frames": int(len(stamps)), "median_frame_ms": float(np.median(dt)), "p90_frame_ms": float(np.percentile(dt, 90)),
+            "repaints": len(paints), "median_repaint_ms": float(np.median(paints)) if paints else None}
 
 
-def _clicks(page, repeats: int) -> list[float]:
-    """Seconds from a click on a point to its isosurface drawn, for distinct points."""
+def _clicks(page, repeats: int) -> list[dict]:
+    """Seconds from a click on a point to its isosurface drawn, for distinct points (and the
+    part from the mesh's arrival in the page to the drawn frame)."""
     _tool(page, "zoom")
     a = page.evaluate(PLOT)
     rng = np.random.default_rng(3)
     out = []
     for _ in range(repeats):
-        # hover first, as a hand does (plotly clicks the hovered point)
+        # move until the pointer is on a point (the tooltip shows), as a hand does
         for _attempt in range(20):
             px = a["left"] + a["w"] * rng.uniform(0.2, 0.8)
             py = a["top"] + a["h"] * rng.uniform(0.2, 0.8)
             page.mouse.move(px, py)
             page.wait_for_timeout(120)
             page.mouse.move(px + 1, py)
-            if page.evaluate("() => (document.querySelector('.cryolatent-scatter .cl-plot')._hoverdata || []).length"):
-                break
+            if page.evaluate("() => document.querySelector('.cryolatent-scatter .cl-tooltip').style.display === 'block'"):
+                break  # a point under the pointer
         before = page.evaluate("() => document.querySelector('.cryolatent-volume').__clDrawn || 0")
         n_sent = len(page.evaluate(TIMING)["sent"])
         page.mouse.click(px + 1, py)
         seq = str(n_sent + 1)
         _wait(lambda: page.evaluate("() => document.querySelector('.cryolatent-volume').__clDrawn || 0") > before,
               60, "the isosurface")
-        drawn = page.evaluate("() => document.querySelector('.cryolatent-volume').__clDrawn")
+        drawn, arrived = page.evaluate("() => { const v = document.querySelector('.cryolatent-volume');"
+                                       " return [v.__clDrawn, v.__clMeshIn]; }")
         sent = page.evaluate(TIMING)["sent"].get(seq)
-        if sent is not None:
-            out.append((drawn - sent) / 1e3)
+        if sent is not None:  # click -> on screen, and the browser's share (mesh arrived -> drawn)
+            out.append({"total_s": (drawn - sent) / 1e3, "browser_s": (drawn - arrived) / 1e3})
         page.wait_for_timeout(200)
     return out
 
@@ -238,11 +244,13 @@ def browser_run(n: int, preset: str, D: int, *, boxes: int, clicks: int, pan: bo
             page.get_by_role("menuitem", name="Run", exact=True).click()
             page.get_by_text("Run All Cells", exact=True).click()
             page.wait_for_selector(".cryolatent-scatter[data-ready='1']", timeout=600_000)
-            ready = page.evaluate(TIMING)["ready"]
-            first = ready / 1e3 - float(t0_file.read_text())
+            tm = page.evaluate(TIMING)
+            t0 = float(t0_file.read_text())
+            first, points = tm["ready"] / 1e3 - t0, tm["points"] / 1e3 - t0
             page.locator(".cryolatent-scatter").scroll_into_view_if_needed()
             page.wait_for_timeout(500)
-            out = {"points": n, "preset": preset, "D": D, "first_render_s": first}
+            # points on screen, and the whole plot (axes, tools) ready
+            out = {"points": n, "preset": preset, "D": D, "first_points_s": points, "first_render_s": first}
             if boxes:
                 out["boxes"] = _boxes(page, boxes)
             if shots:
