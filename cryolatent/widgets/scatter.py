@@ -47,7 +47,7 @@ HOVER_MAX = 5  # columns in the hover line
 
 def marker_size(n: int) -> float:
     """Point size in pixels for ``n`` points: smaller as they crowd."""
-    return 3.0 if n <= 50_000 else 2.0 if n <= 300_000 else 1.5
+    return 6.0 if n <= 2_000 else 4.0 if n <= 20_000 else 3.0 if n <= 50_000 else 2.0 if n <= 300_000 else 1.5
 
 
 @lru_cache(maxsize=1)

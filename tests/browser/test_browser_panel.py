@@ -305,13 +305,6 @@ def _run(page, base, nb_name, log, export, tmp_path, repo_root, errors):
     # the kept points are drawn in colour over every point in grey (visible at any density)
     _wait(lambda: page.evaluate(DRAWN)[:2] == ["grey", last["n"]], 10, "the kept points drawn on top")
 
-    shot = repo_root / "docs" / "images" / "explore_panel.png"
-    if os.environ.get("CRYOLATENT_SCREENSHOT") == "1" or not shot.exists():
-        size = _save_screenshot(page.locator(".cryolatent-panel"), shot)
-    else:
-        size = _save_screenshot(page.locator(".cryolatent-panel"), tmp_path / "explore_panel.png")
-    assert size < 300_000
-
     # export the kept (= last selected) particles through the panel's controls
     path_box = page.locator(".cl-export-path input")
     path_box.fill(str(export))
@@ -326,6 +319,7 @@ def _run(page, base, nb_name, log, export, tmp_path, repo_root, errors):
     page.wait_for_timeout(200)
     _selection_traps(page, log, xy, Axes(page.evaluate(PLOT_BOX)), centres)
     assert not errors, errors
+    _screenshot(page, log, repo_root, tmp_path)
     _sections(page)
     assert not errors, errors
     print(f"scatter ready after {t_ready:.1f} s; total {time.monotonic() - t0:.1f} s")
@@ -376,6 +370,29 @@ def _volume_views(page, ax, xy, first, tmp_path):
     _wait(target.exists, 20, "the saved .mrc")
     with mrcfile.open(target) as m:
         assert m.data.ndim == 3 and len(set(m.data.shape)) == 1 and np.isfinite(m.data).all()
+
+
+def _screenshot(page, log, repo_root, tmp_path):
+    """The panel with a lasso around the left 45% of the points and the volume of one of them:
+    docs/images/explore_panel.png when missing or CRYOLATENT_SCREENSHOT=1."""
+    page.set_viewport_size({"width": 1500, "height": 2400})  # the whole panel, not what fits a screen
+    page.evaluate(CENTRE_PLOT)
+    page.wait_for_timeout(300)
+    ax = Axes(page.evaluate(PLOT_BOX))
+    assert page.evaluate(TOOL, "lasso") == "lasso"
+    l, t, w, h = ax.left, ax.top, ax.w, ax.h
+    lasso = [(l + 0.03 * w, t + 0.1 * h), (l + 0.45 * w, t + 0.05 * h), (l + 0.5 * w, t + 0.5 * h),
+             (l + 0.4 * w, t + 0.95 * h), (l + 0.05 * w, t + 0.9 * h)]
+    _gesture.seen = page.evaluate(COUNTS)[1]
+    _drag(page, "lasso", [(round(x), round(y)) for x, y in lasso])
+    rec = _gesture(page, log)
+    assert rec["kind"] == "lasso" and rec["n"] > 10
+    shot = repo_root / "docs" / "images" / "explore_panel.png"
+    if os.environ.get("CRYOLATENT_SCREENSHOT") != "1" and shot.exists():
+        shot = tmp_path / "explore_panel.png"
+    page.wait_for_timeout(500)
+    assert _save_screenshot(page.locator(".cryolatent-panel"), shot) < 400_000
+    page.set_viewport_size({"width": 1500, "height": 1100})
 
 
 def _sections(page):
