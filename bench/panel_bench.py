@@ -72,7 +72,12 @@ def model_decoder(preset: str = "small", D: int = 64, zdim: int = 8, amp: bool =
     torch.manual_seed(seed)
     config = TrainConfig.from_preset(preset, zdim=zdim)
     model = build_from_config(config, D).eval()
-    return Decoder(lambda z: eval_volumes(None, z, model=model, norm=1.0, amp=amp), apix=None, cache_size=0)
+
+    def fn(z, box=None):
+        return eval_volumes(None, z, model=model, norm=1.0, amp=amp, downsample=box)
+
+    # as the notebooks' run_decoder(..., preview=True): a half-box preview shown first
+    return Decoder(fn, apix=None, cache_size=0, preview=lambda z: fn(z, D // 2))
 
 
 def kernel_breakdown(preset: str, D: int, repeats: int = 5) -> dict:
@@ -217,11 +222,14 @@ def _clicks(page, repeats: int) -> list[dict]:
         seq = str(n_sent + 1)
         _wait(lambda: page.evaluate("() => document.querySelector('.cryolatent-volume').__clDrawn || 0") > before,
               60, "the isosurface")
-        drawn, arrived = page.evaluate("() => { const v = document.querySelector('.cryolatent-volume');"
-                                       " return [v.__clDrawn, v.__clMeshIn]; }")
+        first = page.evaluate("() => document.querySelector('.cryolatent-volume').__clDrawn")
+        full = _wait(lambda: (lambda t: t if t and t >= first else None)(
+            page.evaluate("() => document.querySelector('.cryolatent-volume').__clDrawnFull")), 120, "the full volume")
+        arrived = page.evaluate("() => document.querySelector('.cryolatent-volume').__clMeshIn")
         sent = page.evaluate(TIMING)["sent"].get(seq)
-        if sent is not None:  # click -> on screen, and the browser's share (mesh arrived -> drawn)
-            out.append({"total_s": (drawn - sent) / 1e3, "browser_s": (drawn - arrived) / 1e3})
+        if sent is not None:  # click -> first volume (the preview) on screen, -> the full one, browser's share
+            out.append({"first_s": (first - sent) / 1e3, "total_s": (full - sent) / 1e3,
+                        "browser_s": (full - arrived) / 1e3})
         page.wait_for_timeout(200)
     return out
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
@@ -44,11 +44,15 @@ class Decoder:
         Volumes kept (least recently used dropped first; 0 disables).
     decimals
         Latent coordinates are rounded to this many decimals for the cache key.
+    preview
+        Optional ``(M, zdim) -> (M, n, n, n)`` at a coarser box (the lattice cropped: a
+        fraction of the cost), which an interactive view shows while ``fn`` runs.
     """
 
     def __init__(self, fn: Callable[[np.ndarray], np.ndarray], apix: float | None = None,
-                 cache_size: int = 32, decimals: int = 4):
+                 cache_size: int = 32, decimals: int = 4, preview: Callable[[np.ndarray], np.ndarray] | None = None):
         self.fn = fn
+        self.preview = preview
         self.apix = None if apix is None else float(apix)
         self.cache_size = int(cache_size)
         self.decimals = int(decimals)
@@ -56,6 +60,11 @@ class Decoder:
 
     def _key(self, zi: np.ndarray) -> tuple:
         return tuple(np.round(zi.astype(np.float64), self.decimals).tolist())
+
+    def cached(self, z) -> bool:
+        """Whether every volume of ``z`` is in the cache (no decoding needed)."""
+        z = np.atleast_2d(np.asarray(z, dtype=np.float32))
+        return all(self._key(zi) in self._cache for zi in z)
 
     def __call__(self, z) -> np.ndarray:
         z = np.atleast_2d(np.asarray(z, dtype=np.float32))
@@ -87,14 +96,17 @@ class Decoder:
 
 def run_decoder(outdir: str | os.PathLike, *, downsample: int | None = None, flip: bool = False,
                 epoch: int | None = None, device=None, apix: float | None = None,
-                particle_apix: float | None = None, cache_size: int = 32, amp: bool = False) -> Decoder:
+                particle_apix: float | None = None, cache_size: int = 32, amp: bool = False,
+                preview: bool | int = False) -> Decoder:
     """A :class:`Decoder` for a training run (model loaded once).
 
     ``apix`` (the volumes' voxel size) defaults to the particles' pixel size
     (``particle_apix``, else :meth:`Run.pixel_size <cryolatent.training.run.Run.pixel_size>`)
     scaled for ``downsample``, and stays None when that is unknown (volumes in voxels).
     ``amp`` decodes in bf16 autocast (for interactive views: several times
-    faster on a CPU with bf16 support).
+    faster on a CPU with bf16 support). ``preview`` (True: half the volumes' box; or an even
+    box smaller than theirs) adds a coarse decoder the panel shows first: the lattice cropped
+    to half the box costs an eighth of the full decode.
     """
     run = Run.open(outdir)
     model, ckpt = run.load_model(epoch, device)
@@ -105,10 +117,17 @@ def run_decoder(outdir: str | os.PathLike, *, downsample: int | None = None, fli
         particle_apix = particle_apix or run.pixel_size()
         apix = None if particle_apix is None else particle_apix * D / n
 
-    def fn(z: np.ndarray) -> np.ndarray:
-        return eval_volumes(outdir, z, downsample=downsample, flip=flip, model=model, norm=norm, amp=amp)
+    def fn(z: np.ndarray, box: int | None = downsample) -> np.ndarray:
+        return eval_volumes(outdir, z, downsample=box, flip=flip, model=model, norm=norm, amp=amp)
 
-    return Decoder(fn, apix=apix, cache_size=cache_size)
+    coarse = None
+    if preview is True:
+        preview = max(2, n // 4 * 2)
+    if preview:
+        if check_box(preview, D) >= n:
+            raise ValueError(f"preview box {preview} must be smaller than the volumes' box {n}")
+        coarse = partial(fn, box=preview)
+    return Decoder(fn, apix=apix, cache_size=cache_size, preview=coarse)
 
 
 def _as_decoder(decode) -> Decoder:

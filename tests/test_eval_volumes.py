@@ -50,6 +50,13 @@ def test_run_decoder_is_eval_volumes_with_the_run_pixel_size(run_dir):
     assert dec.apix is None and run_decoder(out, downsample=8).apix is None
     assert run_decoder(out, apix=3.0).apix == 3.0
     assert run_decoder(out, particle_apix=1.5, downsample=8).apix == 3.0  # scaled for the box
+    # a preview: the same volume from the lattice cropped to half the box
+    D = dec(z).shape[-1]
+    coarse = run_decoder(out, preview=True).preview
+    assert np.array_equal(coarse(z), eval_volumes(out, z, downsample=D // 2)) and coarse(z).shape[-1] == D // 2
+    assert run_decoder(out).preview is None
+    with pytest.raises(ValueError, match="preview box"):
+        run_decoder(out, preview=D)
 
 
 def test_embed_in_memory_stack_matches_z(run_dir):

@@ -447,3 +447,19 @@ def test_polygon_mask_is_in_polygon_over_the_shown_axes():
     assert s.select_polygon(poly).mask.sum() == got.sum()
     with pytest.raises(ValueError):
         s.polygon_mask([(0, 0), (1, 1)])
+
+
+def test_a_coarse_preview_is_shown_first_then_the_full_volume(grid_state):
+    from cryolatent.volumes import Decoder
+
+    s = grid_state
+    full = s.decoder.fn
+    s.decoder = Decoder(full, cache_size=8, preview=lambda zs: np.stack([np.full((2, 2, 2), 10 * z[1] + z[0], np.float32) for z in zs]))
+    seen = []
+    s.observe(lambda c: seen.append((c["new"].shape, s.volume_is_preview)), names="volume")
+    s.set_point(23)
+    assert seen == [((2, 2, 2), True), ((4, 4, 4), False)] and s.volume.shape == (4, 4, 4)
+    seen.clear()
+    s.set_point(23)  # cached: no preview
+    assert seen == [] or seen == [((4, 4, 4), False)]
+    assert s.decoder.cached(s.ls.z[23:24]) and not s.decoder.cached(s.ls.z[24:25])

@@ -654,10 +654,15 @@ function renderMesh({ model, el }) {
     if (!Plotly) return;
     Plotly.react(gd, traces(), layout(), { displaylogo: false }).then(() => {
       el.dataset.nfaces = String(model.get("faces").byteLength / 12);
-      requestAnimationFrame(() => { el.__clDrawn = Date.now(); }); // for the benchmark
+      const stage = model.get("stage");
+      el.dataset.stage = stage;
+      requestAnimationFrame(() => { // for the benchmark: any volume drawn, and the full one
+        el.__clDrawn = Date.now();
+        if (stage === "full") el.__clDrawnFull = el.__clDrawn;
+      });
     });
   };
-  const keys = ["vertices", "faces", "color", "title", "width", "height", "half_width"];
+  const keys = ["vertices", "faces", "color", "title", "width", "height", "half_width", "stage"];
   const draw = coalesce(redraw);
   const onChange = () => { el.__clMeshIn = Date.now(); draw(); }; // arrival time, for the benchmark
   for (const k of keys) model.on(`change:${k}`, onChange);

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from traitlets import Dict, Float, HasTraits, Instance, Int, List, Unicode, observe, validate
+from traitlets import Bool, Dict, Float, HasTraits, Instance, Int, List, Unicode, observe, validate
 
 from cryolatent.errors import InputError
 from cryolatent.latent import LatentSet
@@ -78,6 +78,7 @@ class PanelState(HasTraits):
     n_kept = Int(0)
     current_point = Int(-1)
     volume = Instance(np.ndarray, allow_none=True)
+    volume_is_preview = Bool(False)  # the shown volume is the decoder's coarse preview (the full one follows)
     threshold = Float(float("nan"))  # unset until the first volume: then volumes.default_threshold
     message = Unicode("")
     message_level = Unicode("info")  # info | warning | error
@@ -405,16 +406,24 @@ class PanelState(HasTraits):
             self.warn(f"point {position} (particle {self.index[position]}): no decoder to show a volume")
             return None
         try:
+            z = self.ls.z[position : position + 1]
+            if getattr(self.decoder, "preview", None) is not None and not self.decoder.cached(z):
+                self._show(self.decoder.preview(z)[0], preview=True)  # on screen at once; the full volume follows
             vol = self.volume_at(position)
         except Exception as exc:  # show in the panel rather than lose it in the kernel log
             self.error(f"decoding point {position} failed: {type(exc).__name__}: {exc}")
             return None
+        self._show(vol)
+        self.info(f"point {position} (particle {self.index[position]})")
+        return vol
+
+    def _show(self, vol: np.ndarray, preview: bool = False) -> None:
+        """Make ``vol`` the shown volume (a threshold that shows the molecule when the old one cannot)."""
         with self.hold_trait_notifications():
             if not float(vol.min()) < self.threshold < float(vol.max()):
                 self.threshold = default_threshold(vol)
+            self.volume_is_preview = preview
             self.volume = vol
-        self.info(f"point {position} (particle {self.index[position]})")
-        return vol
 
     # ---------------------------------------------------------------- export, persistence
     def _write(self, positions: np.ndarray, path: str, kind: str, force: bool = False):

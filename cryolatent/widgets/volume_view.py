@@ -37,6 +37,7 @@ class MeshView(PlotlyWidget):
     _view = Unicode("mesh").tag(sync=True)
     vertices = Bytes(b"").tag(sync=True)  # float32 (V*3)
     faces = Bytes(b"").tag(sync=True)  # int32 (F*3)
+    stage = Unicode("full").tag(sync=True)  # "preview" while a coarse volume is shown, then "full"
     color = Unicode("#7fa7d9").tag(sync=True)
     half_width = Float(1.0).tag(sync=True)  # axis range +-, in Å (voxels when the pixel size is unknown)
 
@@ -200,7 +201,9 @@ class VolumeView(VBox):
         self._mesh_key = key
         verts, faces = volumes.isosurface(vol, s.threshold, apix=s.apix, max_faces=MAX_FACES, centred=True)
         self.mesh.set_mesh(verts, faces, half_width=max(vol.shape) * s.apix / 2)
-        self.mesh.title = self.shown.describe() if s.current_point >= 0 else ""
+        self.mesh.stage = "preview" if s.volume_is_preview else "full"
+        title = self.shown.describe() if s.current_point >= 0 else ""
+        self.mesh.title = f"{title} (preview: the full volume is coming)" if s.volume_is_preview else title
         level = f"{self.shown.sigma():.2f} σ ({s.threshold:.3g})"
         if len(faces):
             self.info.value = f"{len(faces):,} triangles at {level}"
