@@ -67,7 +67,7 @@ def model_decoder(preset: str = "small", D: int = 64, zdim: int = 8, amp: bool =
     from cryolatent.training.config import TrainConfig
     from cryolatent.training.evaluate import eval_volumes
     from cryolatent.training.model import build_from_config
-    from cryolatent.volumes import Decoder
+    from cryolatent.volumes import PREVIEW_MIN_BOX, PREVIEW_MIN_WIDTH, Decoder
 
     torch.manual_seed(seed)
     config = TrainConfig.from_preset(preset, zdim=zdim)
@@ -76,8 +76,9 @@ def model_decoder(preset: str = "small", D: int = 64, zdim: int = 8, amp: bool =
     def fn(z, box=None):
         return eval_volumes(None, z, model=model, norm=1.0, amp=amp, downsample=box)
 
-    # as the notebooks' run_decoder(..., preview=True): a half-box preview shown first
-    return Decoder(fn, apix=None, cache_size=0, preview=lambda z: fn(z, D // 2))
+    # as the notebooks' run_decoder(..., preview=True): a half-box preview first where the decode is slow
+    slow = D >= PREVIEW_MIN_BOX or model.decoder.mlp.inp.out_features >= PREVIEW_MIN_WIDTH
+    return Decoder(fn, apix=None, cache_size=0, preview=(lambda z: fn(z, D // 2)) if slow else None)
 
 
 def kernel_breakdown(preset: str, D: int, repeats: int = 5) -> dict:
@@ -216,18 +217,19 @@ def _clicks(page, repeats: int) -> list[dict]:
             page.mouse.move(px + 1, py)
             if page.evaluate("() => document.querySelector('.cryolatent-scatter .cl-tooltip').style.display === 'block'"):
                 break  # a point under the pointer
-        before = page.evaluate("() => document.querySelector('.cryolatent-volume').__clDrawn || 0")
+        vol = "() => { const v = document.querySelector('.cryolatent-volume'); return [v.__clDrawn || 0, v.__clDrawnFull || 0, v.__clMeshIn || 0]; }"
+        before, before_full, _ = page.evaluate(vol)
         n_sent = len(page.evaluate(TIMING)["sent"])
         page.mouse.click(px + 1, py)
         seq = str(n_sent + 1)
-        _wait(lambda: page.evaluate("() => document.querySelector('.cryolatent-volume').__clDrawn || 0") > before,
-              60, "the isosurface")
-        first = page.evaluate("() => document.querySelector('.cryolatent-volume').__clDrawn")
-        full = _wait(lambda: (lambda t: t if t and t >= first else None)(
-            page.evaluate("() => document.querySelector('.cryolatent-volume').__clDrawnFull")), 120, "the full volume")
-        arrived = page.evaluate("() => document.querySelector('.cryolatent-volume').__clMeshIn")
+        try:
+            first = _wait(lambda: (lambda t: t[0] if t[0] > before else None)(page.evaluate(vol)), 60, "a volume")
+            full, _, arrived = _wait(lambda: (lambda t: (t[1], 0, t[2]) if t[1] > before_full else None)(
+                page.evaluate(vol)), 60, "the full volume")
+        except TimeoutError:  # the same point as before (nothing new to draw): not a measurement
+            continue
         sent = page.evaluate(TIMING)["sent"].get(seq)
-        if sent is not None:  # click -> first volume (the preview) on screen, -> the full one, browser's share
+        if sent is not None:  # click -> first volume on screen (the preview, if any), -> the full one; browser's share
             out.append({"first_s": (first - sent) / 1e3, "total_s": (full - sent) / 1e3,
                         "browser_s": (full - arrived) / 1e3})
         page.wait_for_timeout(200)

@@ -94,6 +94,10 @@ class Decoder:
         self._cache.clear()
 
 
+PREVIEW_MIN_BOX = 128  # run_decoder(preview=True) previews volumes of this box and larger ...
+PREVIEW_MIN_WIDTH = 512  # ... or of decoders this wide (smaller ones decode in well under a second)
+
+
 def run_decoder(outdir: str | os.PathLike, *, downsample: int | None = None, flip: bool = False,
                 epoch: int | None = None, device=None, apix: float | None = None,
                 particle_apix: float | None = None, cache_size: int = 32, amp: bool = False,
@@ -104,9 +108,10 @@ def run_decoder(outdir: str | os.PathLike, *, downsample: int | None = None, fli
     (``particle_apix``, else :meth:`Run.pixel_size <cryolatent.training.run.Run.pixel_size>`)
     scaled for ``downsample``, and stays None when that is unknown (volumes in voxels).
     ``amp`` decodes in bf16 autocast (for interactive views: several times
-    faster on a CPU with bf16 support). ``preview`` (True: half the volumes' box; or an even
-    box smaller than theirs) adds a coarse decoder the panel shows first: the lattice cropped
-    to half the box costs an eighth of the full decode.
+    faster on a CPU with bf16 support). ``preview`` (True: half the volumes' box when they are
+    at least ``PREVIEW_MIN_BOX`` or the decoder at least ``PREVIEW_MIN_WIDTH`` wide, where the full
+    decode takes seconds on a CPU; or an even box smaller than theirs) adds a coarse decoder the
+    panel shows first: the lattice cropped to half the box costs an eighth of the full decode.
     """
     run = Run.open(outdir)
     model, ckpt = run.load_model(epoch, device)
@@ -121,8 +126,9 @@ def run_decoder(outdir: str | os.PathLike, *, downsample: int | None = None, fli
         return eval_volumes(outdir, z, downsample=box, flip=flip, model=model, norm=norm, amp=amp)
 
     coarse = None
-    if preview is True:
-        preview = max(2, n // 4 * 2)
+    if preview is True:  # only where the full decode is slow: a big box or a wide decoder
+        big = n >= PREVIEW_MIN_BOX or model.decoder.mlp.inp.out_features >= PREVIEW_MIN_WIDTH
+        preview = max(2, n // 4 * 2) if big else None
     if preview:
         if check_box(preview, D) >= n:
             raise ValueError(f"preview box {preview} must be smaller than the volumes' box {n}")

@@ -52,9 +52,10 @@ def test_run_decoder_is_eval_volumes_with_the_run_pixel_size(run_dir):
     assert run_decoder(out, particle_apix=1.5, downsample=8).apix == 3.0  # scaled for the box
     # a preview: the same volume from the lattice cropped to half the box
     D = dec(z).shape[-1]
-    coarse = run_decoder(out, preview=True).preview
+    coarse = run_decoder(out, preview=D // 2).preview
     assert np.array_equal(coarse(z), eval_volumes(out, z, downsample=D // 2)) and coarse(z).shape[-1] == D // 2
     assert run_decoder(out).preview is None
+    assert run_decoder(out, preview=True).preview is None  # a small box and a narrow decoder: no need
     with pytest.raises(ValueError, match="preview box"):
         run_decoder(out, preview=D)
 
