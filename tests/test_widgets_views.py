@@ -371,7 +371,7 @@ def test_sections_open_on_demand_and_redraw_only_while_open(state):
     assert p.sections.selected_index is None and p.views == {}  # nothing built until opened
     assert list(p.sections.titles) == ["particles", "covariate histograms", "latent pairs"]  # no project: no retrain
     pairs = p.open_section("latent pairs")
-    assert p.sections.selected_index == 2 and pairs.active
+    assert p.sections.selected_index == 2 and pairs.live
     first = pairs.image.value
     assert first[:4] == b"\x89PNG"
     state.select_clusters([1])
@@ -379,8 +379,8 @@ def test_sections_open_on_demand_and_redraw_only_while_open(state):
     p.open_section(None)
     shown = pairs.image.value
     state.select_clusters([2])
-    assert not pairs.active and pairs.image.value == shown  # closed: left alone ...
+    assert not pairs.live and pairs.image.value == shown  # closed: left alone ...
     p.open_section("latent pairs")
     assert pairs.image.value != shown  # ... and brought up to date when opened again
     gallery = p.open_section("particles")
-    assert gallery is p.views["particles"] and not pairs.active
+    assert gallery is p.views["particles"] and not pairs.live

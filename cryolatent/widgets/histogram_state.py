@@ -18,7 +18,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from traitlets import Bool, Bytes, HasTraits, Int, observe
+from traitlets import Bool, Bytes, Int, observe
+
+from cryolatent.widgets.deferred import Deferred
 
 if TYPE_CHECKING:  # pragma: no cover
     from cryolatent.widgets.state import PanelState
@@ -61,7 +63,7 @@ def bin_index(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return out
 
 
-class CovariateHistograms(HasTraits):
+class CovariateHistograms(Deferred):
     """Histograms of every covariate, kept particles against all, with brushable ranges.
 
     Parameters
@@ -95,8 +97,6 @@ class CovariateHistograms(HasTraits):
 
     shapes = Bool(False)  # scale kept bars to their own maximum (compare shapes) instead of counts
     version = Int(0)  # bumped after each recount
-    live = Bool(True)  # recount on each change; False (a hidden view): only mark stale, recount when live again
-    stale = Bool(False)  # the selection or filters changed while not live
     png = Bytes(b"")
 
     def __init__(self, state: PanelState, *, n_bins: int = N_BINS, density: bool | None = None,
@@ -181,15 +181,10 @@ class CovariateHistograms(HasTraits):
 
     @observe("shapes")
     def _changed(self, change=None) -> None:
-        if self.live:
-            self.update()
-        else:
-            self.stale = True
+        self.redraw_or_defer()
 
-    @observe("live")
-    def _on_live(self, change) -> None:
-        if change["new"] and self.stale:
-            self.update()
+    def redraw(self) -> None:
+        self.update()
 
     def update(self) -> None:
         """Recount the kept particles and redraw ``png``."""

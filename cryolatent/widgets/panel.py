@@ -25,6 +25,7 @@ from ipywidgets import (
     VBox,
 )
 
+from cryolatent.widgets.deferred import Deferred
 from cryolatent.widgets.scatter import ScatterView
 from cryolatent.widgets.state import COMBINE_OPS, EXPORT_KINDS, PanelState
 from cryolatent.widgets.volume_view import VolumeView
@@ -38,12 +39,11 @@ def _w(px: int) -> Layout:
 
 
 def _set_live(view, on: bool) -> None:
-    """Let a section's view follow the selection (open) or not (closed; it catches up when reopened)."""
+    """Let a section's view follow the selection (open) or not (closed; it catches up when reopened):
+    the :class:`~cryolatent.widgets.deferred.Deferred` ``live`` of the view or of its model."""
     for model in (view, getattr(view, "gallery", None), getattr(view, "model", None)):
-        if model is not None and hasattr(model, "live"):
+        if isinstance(model, Deferred):
             model.live = on
-    if hasattr(view, "active"):
-        view.active = on
 
 
 class LatentPanel(VBox):
@@ -189,8 +189,6 @@ class LatentPanel(VBox):
             self.sections.children = children
         view = self.views[title]
         _set_live(view, True)
-        if hasattr(view, "show"):
-            view.show()
         if self.sections.selected_index != index:
             self.sections.selected_index = index
         return view

@@ -15,9 +15,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from traitlets import Bool, Bytes, Float, HasTraits, Int, Unicode, observe
+from traitlets import Bool, Bytes, Float, Int, Unicode, observe
 
 from cryolatent.errors import InputError, describe_error
+from cryolatent.widgets.deferred import Deferred
 
 if TYPE_CHECKING:  # pragma: no cover
     from cryolatent.widgets.state import PanelState
@@ -67,7 +68,7 @@ def resolution_options(apix: float | None) -> list[float]:
     return [float(r) for r in RESOLUTIONS_A if r >= 2 * apix] or [round(2 * apix, 3)]
 
 
-class ParticleGallery(HasTraits):
+class ParticleGallery(Deferred):
     """The clicked particle, its model projection and a sample of the kept particles, as one PNG.
 
     Parameters
@@ -100,8 +101,6 @@ class ParticleGallery(HasTraits):
     png = Bytes(b"")
     caption = Unicode("")
     message = Unicode("")
-    live = Bool(True)  # redraw on each change; False (a hidden view): only mark stale, redraw when live again
-    stale = Bool(False)  # something changed while not live
 
     def __init__(self, state: PanelState, *, stack=None, n_sample: int = N_SAMPLE, ncols: int = NCOLS,
                  size: int = TILE_PX, seed: int = 0):
@@ -192,17 +191,11 @@ class ParticleGallery(HasTraits):
     # ------------------------------------------------------------ drawing
     @observe("n_sample", "seed", "resolution", "phase_flip", "show_model")
     def _changed(self, change=None) -> None:
-        if not self._ready:
-            return
-        if self.live:
-            self.refresh()
-        else:
-            self.stale = True
+        if self._ready:
+            self.redraw_or_defer()
 
-    @observe("live")
-    def _on_live(self, change) -> None:
-        if change["new"] and self.stale:
-            self.refresh()
+    def redraw(self) -> None:
+        self.refresh()
 
     def refresh(self) -> None:
         """Redraw ``png`` and ``caption`` (nothing, with the reason in ``message``, without images)."""
