@@ -67,7 +67,7 @@ def model_decoder(preset: str = "small", D: int = 64, zdim: int = 8, amp: bool =
     from cryolatent.training.config import TrainConfig
     from cryolatent.training.evaluate import eval_volumes
     from cryolatent.training.model import build_from_config
-    from cryolatent.volumes import PREVIEW_MIN_BOX, PREVIEW_MIN_WIDTH, Decoder
+    from cryolatent.volumes import Decoder, preview_box
 
     torch.manual_seed(seed)
     config = TrainConfig.from_preset(preset, zdim=zdim)
@@ -77,8 +77,8 @@ def model_decoder(preset: str = "small", D: int = 64, zdim: int = 8, amp: bool =
         return eval_volumes(None, z, model=model, norm=1.0, amp=amp, downsample=box)
 
     # as the notebooks' run_decoder(..., preview=True): a half-box preview first where the decode is slow
-    slow = D >= PREVIEW_MIN_BOX or model.decoder.mlp.inp.out_features >= PREVIEW_MIN_WIDTH
-    return Decoder(fn, apix=None, cache_size=0, preview=(lambda z: fn(z, D // 2)) if slow else None)
+    coarse = preview_box(D, model.decoder.mlp.inp.out_features)
+    return Decoder(fn, apix=None, cache_size=0, preview=(lambda z: fn(z, coarse)) if coarse else None)
 
 
 def kernel_breakdown(preset: str, D: int, repeats: int = 5) -> dict:

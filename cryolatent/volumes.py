@@ -98,6 +98,13 @@ PREVIEW_MIN_BOX = 128  # run_decoder(preview=True) previews volumes of this box 
 PREVIEW_MIN_WIDTH = 512  # ... or of decoders this wide (smaller ones decode in well under a second)
 
 
+def preview_box(box: int, width: int) -> int | None:
+    """The box of the coarse preview ``run_decoder(preview=True)`` adds for volumes of ``box`` from a
+    decoder ``width`` wide: half the box where the full decode is slow, else None."""
+    slow = box >= PREVIEW_MIN_BOX or width >= PREVIEW_MIN_WIDTH
+    return max(2, box // 4 * 2) if slow else None
+
+
 def run_decoder(outdir: str | os.PathLike, *, downsample: int | None = None, flip: bool = False,
                 epoch: int | None = None, device=None, apix: float | None = None,
                 particle_apix: float | None = None, cache_size: int = 32, amp: bool = False,
@@ -127,8 +134,7 @@ def run_decoder(outdir: str | os.PathLike, *, downsample: int | None = None, fli
 
     coarse = None
     if preview is True:  # only where the full decode is slow: a big box or a wide decoder
-        big = n >= PREVIEW_MIN_BOX or model.decoder.mlp.inp.out_features >= PREVIEW_MIN_WIDTH
-        preview = max(2, n // 4 * 2) if big else None
+        preview = preview_box(n, model.decoder.mlp.inp.out_features)
     if preview:
         if check_box(preview, D) >= n:
             raise ValueError(f"preview box {preview} must be smaller than the volumes' box {n}")
