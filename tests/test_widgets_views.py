@@ -369,9 +369,10 @@ def test_marker_size_shrinks_with_the_number_of_points():
 def test_sections_open_on_demand_and_redraw_only_while_open(state):
     p = LatentPanel(state)
     assert p.sections.selected_index is None and p.views == {}  # nothing built until opened
-    assert list(p.sections.titles) == ["particles", "covariate histograms", "latent pairs"]  # no project: no retrain
+    assert list(p.sections.titles) == ["particles", "covariate histograms", "trajectory", "latent pairs",
+                                       "3-D view"]  # no project: no retrain
     pairs = p.open_section("latent pairs")
-    assert p.sections.selected_index == 2 and pairs.live
+    assert p.sections.selected_index == 3 and pairs.live
     first = pairs.image.value
     assert first[:4] == b"\x89PNG"
     state.select_clusters([1])

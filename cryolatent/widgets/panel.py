@@ -159,7 +159,8 @@ class LatentPanel(VBox):
 
         s = self.state
         self._makers = {"particles": lambda: GalleryView(s), "covariate histograms": lambda: HistogramsView(s),
-                        "latent pairs": lambda: PairsView(s)}
+                        "trajectory": self._trajectory_view, "latent pairs": lambda: PairsView(s),
+                        "3-D view": self._view_3d}
         if project is not None:
             self._makers["retrain"] = lambda: RetrainView(s, project)
         self.views: dict = {}
@@ -168,6 +169,16 @@ class LatentPanel(VBox):
         self.sections.add_class("cl-sections")
         self.sections.observe(lambda c: self.open_section(c["new"]), names="selected_index")
         return self.sections
+
+    def _trajectory_view(self):
+        from cryolatent.widgets.trajectory_view import TrajectoryView
+
+        return TrajectoryView(self.state, scatter=self.scatter)
+
+    def _view_3d(self):
+        from cryolatent.widgets.latent_views import Scatter3DView
+
+        return Scatter3DView(self.state)
 
     def open_section(self, which: int | str | None):
         """Open a section by position or title (None: close them); returns its view."""
