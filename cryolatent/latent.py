@@ -27,7 +27,7 @@ import pandas as pd
 from cryolatent._version import __version__
 from cryolatent.errors import InputError
 from cryolatent.forward.geometry import matrix_to_euler_relion
-from cryolatent.io.cryodrgn import read_cryodrgn_run
+from cryolatent.io.cryodrgn import is_cryodrgn_run, read_cryodrgn_run
 from cryolatent.io.dataset import load_dataset
 from cryolatent.training.config import TrainConfig
 from cryolatent.training.run import CONFIG_NAME, DATA_PATHS, Run
@@ -146,8 +146,8 @@ class LatentSet:
 
         The particles, poses, CTF and index file come from the run's ``config.yaml`` (or give
         ``particles``, a file or an opened stack, and ``datadir``); indices stay original indices,
-        so selections export as for cryolatent's own runs. Volumes are not decoded from cryoDRGN
-        weights: use ``cryodrgn eval_vol`` at the points you pick.
+        so selections export as for cryolatent's own runs. Volumes come from the run's weights:
+        ``volumes.run_decoder(folder)`` loads its decoder (:mod:`cryolatent.nn.cryodrgn`).
         """
         z, data = read_cryodrgn_run(folder, epoch)
         stack = particles if particles is not None and not isinstance(particles, (str, os.PathLike)) else None
@@ -172,7 +172,8 @@ class LatentSet:
         Parameters
         ----------
         outdir
-            Training output folder (``z.npy``, ``weights.pt``, ``config.yaml``).
+            Training output folder (``z.npy``, ``weights.pt``, ``config.yaml``), or a cryoDRGN
+            ``train_vae`` folder (opened by :meth:`from_cryodrgn`).
         particles
             A particle file or :class:`~cryolatent.io.ParticleStack` (default:
             the run's, from ``config.yaml``; skipped with a warning when
@@ -190,6 +191,8 @@ class LatentSet:
         outdir = Path(outdir)
         if not outdir.is_dir():
             raise InputError("no such training output folder", outdir)
+        if is_cryodrgn_run(outdir):  # a cryoDRGN train_vae folder opens where a run of ours does
+            return cls.from_cryodrgn(outdir, particles=particles)
         missing = [name for name in ("z.npy", "weights.pt") if not (outdir / name).is_file()]
         if missing:
             raise InputError(f"not a finished training run: missing {' and '.join(missing)}", outdir)

@@ -25,7 +25,7 @@ from cryolatent.io import write_volume
 from cryolatent.outputs import atomic_paths
 from cryolatent.tl import centers, graph_path, pc_traversal
 from cryolatent.training.evaluate import check_box, eval_volumes
-from cryolatent.training.run import Run
+from cryolatent.training.cryodrgn_run import open_run
 
 if TYPE_CHECKING:  # pragma: no cover
     from cryolatent.latent import LatentSet
@@ -109,7 +109,7 @@ def run_decoder(outdir: str | os.PathLike, *, downsample: int | None = None, fli
                 epoch: int | None = None, device=None, apix: float | None = None,
                 particle_apix: float | None = None, cache_size: int = 32, amp: bool = False,
                 preview: bool | int = False) -> Decoder:
-    """A :class:`Decoder` for a training run (model loaded once).
+    """A :class:`Decoder` for a training run, ours or a cryoDRGN `train_vae` folder (model loaded once).
 
     ``apix`` (the volumes' voxel size) defaults to the particles' pixel size
     (``particle_apix``, else :meth:`Run.pixel_size <cryolatent.training.run.Run.pixel_size>`)
@@ -120,7 +120,7 @@ def run_decoder(outdir: str | os.PathLike, *, downsample: int | None = None, fli
     decode takes seconds on a CPU; or an even box smaller than theirs) adds a coarse decoder the
     panel shows first: the lattice cropped to half the box costs an eighth of the full decode.
     """
-    run = Run.open(outdir)
+    run = open_run(outdir)
     model, ckpt = run.load_model(epoch, device)
     norm = float(ckpt["norm"])
     D = int(ckpt["D"])

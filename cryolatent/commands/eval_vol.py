@@ -1,4 +1,4 @@
-"""Generate volumes of latent points from a trained run.
+"""Generate volumes of latent points from a trained run (ours, or a cryoDRGN ``train_vae`` folder).
 
 Writes DIR/vol_000.mrc, DIR/vol_001.mrc, ... one per latent point, in order:
 all of them or, on a failure, none. The voxel size is the pixel size of the
@@ -19,7 +19,7 @@ from cryolatent.errors import InputError
 from cryolatent.io import write_volume
 from cryolatent.outputs import atomic_paths, check_folder, check_writable
 from cryolatent.training.evaluate import check_box, check_z, eval_volumes, read_z
-from cryolatent.training.run import Run
+from cryolatent.training.cryodrgn_run import open_run
 
 NAME = "eval-vol"
 HELP = "generate volumes from a trained run at given latent points"
@@ -27,12 +27,13 @@ HELP = "generate volumes from a trained run at given latent points"
 
 def add_args(parser: argparse.ArgumentParser) -> None:
     """Register the arguments of ``cryolatent eval-vol``."""
-    parser.add_argument("outdir", help="training output folder")
+    parser.add_argument("outdir", help="training output folder (cryolatent's, or cryoDRGN train_vae's)")
     src = parser.add_mutually_exclusive_group()
     src.add_argument("--z", help='one latent point, e.g. "0.1 -0.2 ..." (zdim values)')
     src.add_argument("--zfile", help="latent points, one a row (.npy, .txt, or cryoDRGN .pkl)")
     parser.add_argument("-o", "--output", required=True, help="output folder")
-    parser.add_argument("--epoch", type=int, default=None, help="checkpoint epoch (default: latest)")
+    parser.add_argument("--epoch", type=int, default=None,
+                        help="checkpoint epoch (default: latest; for a cryoDRGN run, weights.EPOCH.pkl)")
     parser.add_argument("--downsample", type=int, default=None, help="output box size (even, <= training box)")
     add_apix(parser, "the run's particles'; the volumes' voxels are this, scaled for --downsample")
     parser.add_argument("--flip", action="store_true", help="flip handedness (mirror along z)")
@@ -58,7 +59,7 @@ def _z_points(args: argparse.Namespace, zdim: int) -> np.ndarray:
 def run(args: argparse.Namespace) -> int:
     """Check every input and output, evaluate, then write the volumes."""
     out = check_folder(args.output)
-    trained = Run.open(args.outdir)
+    trained = open_run(args.outdir)
     model, ckpt = trained.load_model(args.epoch, args.device)
     z = _z_points(args, model.zdim)
     D = int(ckpt["D"])

@@ -1,9 +1,10 @@
 """Reading a cryoDRGN ``train_vae`` run folder: its latent means and the data it was trained on.
 
 cryoDRGN writes ``config.yaml`` (``dataset_args``: particles, poses, ctf, ind, datadir,
-invert_data), ``z.pkl`` / ``z.N.pkl`` (the latent means of every trained particle, in
-order, as a pickled array) and ``weights*.pkl``. Only the first two are read here; the
-pickles go through the restricted unpickler (arrays only), so a hostile file is refused.
+invert_data; ``model_args``; ``lattice_args``), ``z.pkl`` / ``z.N.pkl`` (the latent means of
+every trained particle, in order, as a pickled array) and ``weights*.pkl``. The first two are
+read here; the pickles go through the restricted unpickler (arrays only), so a hostile file
+is refused. The weights are read by :mod:`cryolatent.training.cryodrgn_run`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,19 @@ def _config(folder: Path) -> dict | None:
     return doc if isinstance(doc, dict) and isinstance(doc.get("dataset_args"), dict) else None
 
 
+def is_cryodrgn_run(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` holds a cryoDRGN run's ``config.yaml`` (one with ``dataset_args``)."""
+    return _config(Path(folder)) is not None
+
+
+def read_cryodrgn_config(folder: str | os.PathLike) -> dict:
+    """A cryoDRGN run's ``config.yaml`` (an :class:`InputError` naming the folder when it has none)."""
+    config = _config(Path(folder))
+    if config is None:
+        raise InputError("not a cryoDRGN run folder (no config.yaml with dataset_args)", folder)
+    return config
+
+
 def read_cryodrgn_run(folder: str | os.PathLike, epoch: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
     """The latent means ``z`` (``(N, zdim)``) of a cryoDRGN run and its ``dataset_args``.
 
@@ -43,9 +57,7 @@ def read_cryodrgn_run(folder: str | os.PathLike, epoch: int | None = None) -> tu
         the latest ``z.N.pkl``.
     """
     folder = Path(folder)
-    config = _config(folder)
-    if config is None:
-        raise InputError("not a cryoDRGN run folder (no config.yaml with dataset_args)", folder)
+    config = read_cryodrgn_config(folder)
     if epoch is not None:
         z_path = folder / f"z.{epoch}.pkl"
     elif (folder / "z.pkl").is_file():
