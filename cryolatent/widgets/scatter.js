@@ -187,6 +187,26 @@ function pointShapes(model, typed) {
   }];
 }
 
+// A trajectory (ScatterView.show_path): a line through its frames, dots at the frames, circles at
+// the waypoints and the shown frame filled; all in data units, so zoom and pan carry them.
+function pathShapes(model, typed) {
+  const p = typed("path", f32), m = typed("path_marks", f32), f = model.get("path_frame");
+  const dot = (x, y, r, line, fill) => ({
+    type: "circle", xref: "x", yref: "y", xsizemode: "pixel", ysizemode: "pixel", xanchor: x, yanchor: y,
+    x0: -r, x1: r, y0: -r, y1: r, line, fillcolor: fill, layer: "above",
+  });
+  const out = [];
+  if (p.length >= 4) {
+    let d = `M${p[0]},${p[1]}`;
+    for (let i = 2; i < p.length; i += 2) d += `L${p[i]},${p[i + 1]}`;
+    out.push({ type: "path", path: d, xref: "x", yref: "y", line: { color: "#ff7f0e", width: 2 }, layer: "above" });
+  }
+  for (let i = 0; i < p.length; i += 2) out.push(dot(p[i], p[i + 1], 2, { width: 0 }, "#ff7f0e"));
+  for (let i = 0; i < m.length; i += 2) out.push(dot(m[i], m[i + 1], 5, { color: "#111", width: 1.5 }, "rgba(0,0,0,0)"));
+  if (f >= 0 && 2 * f + 1 < p.length) out.push(dot(p[2 * f], p[2 * f + 1], 5, { color: "#111", width: 1 }, "#ff7f0e"));
+  return out;
+}
+
 function padded(values) {
   const [lo, hi] = range(values);
   const pad = (hi - lo) * 0.04 || 0.5;
@@ -202,7 +222,7 @@ function scatterLayout(model, typed) {
     xaxis: { title: { text: model.get("x_label") }, zeroline: false, range: padded(typed("x", f32)), autorange: false },
     yaxis: { title: { text: model.get("y_label") }, zeroline: false, range: padded(typed("y", f32)), autorange: false },
     dragmode: model.get("dragmode"), hovermode: false, plot_bgcolor: "rgba(0,0,0,0)", paper_bgcolor: "rgba(0,0,0,0)",
-    uirevision: model.get("uirevision"), selections: [], shapes: pointShapes(model, typed),
+    uirevision: model.get("uirevision"), selections: [], shapes: [...pathShapes(model, typed), ...pointShapes(model, typed)],
   };
 }
 
@@ -443,9 +463,10 @@ function renderScatter({ model, el }) {
       const layout = scatterLayout(model, typed);
       if (!dirty.dragmode && gd._fullLayout) layout.dragmode = gd._fullLayout.dragmode;
       Promise.resolve(Plotly.react(gd, [{ type: "scatter", x: [], y: [], hoverinfo: "skip" }], layout, config)).then(drawSoon);
-    } else if (dirty.point) { // only the ring moves
-      Plotly.relayout(gd, { shapes: pointShapes(model, typed) });
+    } else if (dirty.point) { // only the ring or the trajectory moves
+      Plotly.relayout(gd, { shapes: [...pathShapes(model, typed), ...pointShapes(model, typed)] });
     }
+    el.dataset.pathPoints = String(typed("path", f32).length / 2); // for tests: the trajectory drawn
     if (dirty.dragmode && !dirty.layout && gd._fullLayout.dragmode !== model.get("dragmode")) {
       Plotly.relayout(gd, { dragmode: model.get("dragmode") });
     }
@@ -475,6 +496,7 @@ function renderScatter({ model, el }) {
   handlers.x = () => { nearest = null; ranges = null; dirty.layout = true; schedule(); }; // new axis ranges
   handlers.y = handlers.x;
   handlers.point = mark("point");
+  for (const k of ["path", "path_marks", "path_frame"]) handlers[k] = mark("point");
   handlers.dragmode = () => { tools.show(); mark("dragmode")(); };
   handlers.select_mode = () => tools.show();
   handlers.n_undo = () => tools.show();

@@ -132,6 +132,9 @@ class ScatterView(PlotlyWidget):
     y_label = Unicode("").tag(sync=True)
     uirevision = Unicode("").tag(sync=True)
     n_received = Int(0).tag(sync=True)  # gestures applied, shown nowhere but handy
+    path = Bytes(b"").tag(sync=True)  # float32 (M, 2): a trajectory's frames in the current axes' data units
+    path_marks = Bytes(b"").tag(sync=True)  # float32 (K, 2): its waypoints
+    path_frame = Int(-1).tag(sync=True)  # the frame shown (-1: none)
 
     def __init__(self, state: PanelState, *, log_path: str | os.PathLike | None = None, **kwargs):
         super().__init__(**kwargs)
@@ -166,6 +169,17 @@ class ScatterView(PlotlyWidget):
     def selectedpoints(self) -> np.ndarray | None:
         """Highlighted positions as the front end sees them (None: no selection)."""
         return np.frombuffer(self.selected, dtype=np.int32) if self.has_selection else None
+
+    def show_path(self, xy: np.ndarray | None, marks: np.ndarray | None = None, *, frame: int = -1) -> None:
+        """Draw a trajectory over the points: a line through ``xy`` ``(M, 2)``, circles at ``marks``
+        ``(K, 2)`` (waypoints) and frame ``frame`` highlighted; coordinates in the current axes' data
+        units (None: nothing)."""
+        def pairs(a) -> bytes:
+            return b"" if a is None or len(a) == 0 else _f32(np.asarray(a, dtype=np.float64).reshape(-1, 2))
+
+        with self.hold_sync():
+            self.path, self.path_marks = pairs(xy), pairs(marks)
+            self.path_frame = int(frame) if xy is not None and 0 <= frame < len(xy) else -1
 
     def _push_xy(self) -> None:
         s = self.state

@@ -417,6 +417,13 @@ class PanelState(HasTraits):
         self.info(f"point {position} (particle {self.index[position]})")
         return vol
 
+    def show_volume(self, vol: np.ndarray, label: str, *, point: int = -1) -> None:
+        """Show ``vol``, a volume not decoded for a click (a trajectory frame), and say ``label`` in
+        the status line; ``point`` is the particle it belongs to (ringed on the scatter), -1 for none."""
+        self.current_point = int(point) if 0 <= int(point) < self.n else -1
+        self._show(np.asarray(vol, dtype=np.float32))
+        self.info(f"showing {label}")
+
     def _show(self, vol: np.ndarray, preview: bool = False) -> None:
         """Make ``vol`` the shown volume (a threshold that shows the molecule when the old one cannot)."""
         with self.hold_trait_notifications():
