@@ -6,7 +6,8 @@
   units (``k * D``), for the voxel forward model and back-projection;
 - :func:`volume_lattice` a ``(D+1)^3`` grid on ``[-extent, extent]`` where the
   coordinate decoder is evaluated to render a volume;
-- :class:`Lattice` the ``(D+1) x (D+1)`` Hartley training lattice (below).
+- :class:`Lattice` the ``(D+1) x (D+1)`` Hartley training lattice (below), and
+  :class:`PixelSubset` a set of its Friedel pairs that a batch renders.
 
 The (D+1) x (D+1) Hartley training lattice.
 
@@ -22,6 +23,7 @@ evaluate only half of a slice (:mod:`cryolatent.nn.decoder`).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -153,3 +155,40 @@ class Lattice(nn.Module):
         phase = (2 * math.pi) * (t[:, None, 0] * freqs[:, 0] + t[:, None, 1] * freqs[:, 1])  # (B, M)
         out = torch.cos(phase) * flat + torch.sin(phase) * flat.flip(-1)
         return out.reshape(shape)
+
+
+@dataclass
+class PixelSubset:
+    """Pixels a batch renders.
+
+    Attributes
+    ----------
+    half
+        ``(S,)`` sorted indices into the first ``lattice.n_half`` masked pixels.
+    mirrored
+        ``(S,)`` bool: the pixels of ``half`` whose mirror is another pixel (all but the origin).
+    pixels
+        ``(P,)`` the masked pixels they stand for: ``half``, then their mirrors (the origin once).
+    weights
+        ``(P,)`` loss weight of each pixel (None: all 1).
+    norm
+        The loss is ``sum(weights * err) / norm`` per image: ``P`` for a plain subset (a mean over
+        it), the full pixel count for an importance-weighted one (an unbiased estimate).
+    """
+
+    half: torch.Tensor
+    mirrored: torch.Tensor
+    pixels: torch.Tensor
+    weights: torch.Tensor | None
+    norm: float
+
+
+def subset(lattice: Lattice, half: torch.Tensor, weights_half: torch.Tensor | None = None,
+           norm: float | None = None) -> PixelSubset:
+    """The :class:`PixelSubset` of first-half pixels ``half`` (sorted), with optional per-pair weights."""
+    M = lattice.n_masked
+    origin = M % 2 == 1  # an odd count: the last first-half pixel is the origin, its own mirror
+    mirror_keep = half != (lattice.n_half - 1) if origin else torch.ones_like(half, dtype=torch.bool)
+    pixels = torch.cat([half, (M - 1 - half)[mirror_keep]])
+    weights = None if weights_half is None else torch.cat([weights_half, weights_half[mirror_keep]])
+    return PixelSubset(half, mirror_keep, pixels, weights, float(len(pixels) if norm is None else norm))

@@ -15,7 +15,7 @@ from torch import nn
 
 from cryolatent.forward.ctf import ctf_from_params
 from cryolatent.forward.fourier import iht_center
-from cryolatent.forward.lattice import Lattice, volume_lattice
+from cryolatent.forward.lattice import Lattice, PixelSubset, volume_lattice
 from cryolatent.nn.encodings import Encoding
 from cryolatent.nn.mlp import MLP
 
@@ -267,8 +267,9 @@ def render(
     rots: torch.Tensor,
     z: torch.Tensor | None = None,
     ctf: torch.Tensor | None = None,
+    pixels: PixelSubset | None = None,
 ) -> torch.Tensor:
-    """Predicted Hartley images on the masked lattice pixels.
+    """Predicted Hartley images on the masked lattice pixels (or on ``pixels.pixels``).
 
     Parameters
     ----------
@@ -282,13 +283,22 @@ def render(
         ``(B, zdim)`` latents or ``None``.
     ctf
         ``(B, M)`` CTF values on the masked pixels (:func:`masked_ctf`), or ``None``.
+    pixels
+        Render only these Friedel pairs (:class:`~cryolatent.forward.lattice.PixelSubset`):
+        the cost falls with their number.
 
     Returns
     -------
-    ``(B, M)`` float32 predicted pixels (``ctf * slice``), in the order of ``lattice.index``.
+    ``(B, M)`` float32 predicted pixels (``ctf * slice``), in the order of ``lattice.index``
+    (``(B, P)`` in the order of ``pixels.pixels``).
     """
-    half = rotate(lattice.masked_coords[: lattice.n_half], rots)
-    pred = decoder.hartley_symmetric(half, z, lattice.n_masked)
+    if pixels is None:
+        half = rotate(lattice.masked_coords[: lattice.n_half], rots)
+        pred = decoder.hartley_symmetric(half, z, lattice.n_masked)
+    else:
+        a, b = decoder.ft(rotate(lattice.masked_coords[pixels.half], rots), z)
+        pred = torch.cat([a - b, (a + b)[..., pixels.mirrored]], -1)
+        ctf = None if ctf is None else ctf[..., pixels.pixels]
     if ctf is not None:
         with torch.autocast(pred.device.type, enabled=False):
             pred = pred * ctf

@@ -5,9 +5,15 @@ from __future__ import annotations
 import torch
 
 
-def recon_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean squared error over all (masked) pixels of the batch."""
-    return torch.mean((pred.float() - target.float()) ** 2)
+def recon_loss(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None,
+               norm: float | None = None) -> torch.Tensor:
+    """Mean squared error over all (masked) pixels of the batch; with ``weights`` (per pixel) and
+    ``norm``, ``sum(weights * err) / norm`` per image, averaged over the batch."""
+    err = (pred.float() - target.float()) ** 2
+    if weights is None and norm is None:
+        return torch.mean(err)
+    per_image = (err if weights is None else err * weights).sum(-1) / (norm or err.shape[-1])
+    return per_image.mean()
 
 
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -22,6 +28,9 @@ def vae_loss(
     mu: torch.Tensor | None,
     logvar: torch.Tensor | None,
     beta: float,
+    weights: torch.Tensor | None = None,
+    norm: float | None = None,
+    n_pixels: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``loss = recon + beta * KL / n_pixels`` (cryoDRGN's normalisation).
 
@@ -33,14 +42,18 @@ def vae_loss(
         ``(B, zdim)`` posterior parameters, or ``None`` (homogeneous model: KL = 0).
     beta
         KL weight.
+    weights, norm
+        For a rendered subset of the pixels (:func:`recon_loss`).
+    n_pixels
+        Pixels of the full slice (default ``M``, the pixels given).
 
     Returns
     -------
     ``loss, recon, kl`` (scalars).
     """
-    recon = recon_loss(pred, target)
+    recon = recon_loss(pred, target, weights, norm)
     if mu is None:
         kl = torch.zeros((), device=recon.device)
         return recon, recon, kl
     kl = kl_divergence(mu, logvar)
-    return recon + beta * kl / pred.shape[-1], recon, kl
+    return recon + beta * kl / (n_pixels or pred.shape[-1]), recon, kl

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cryolatent.forward.lattice import Lattice
+from cryolatent.forward.lattice import Lattice, PixelSubset
 from cryolatent.nn.decoder import CoordinateDecoder, masked_ctf, render
 from cryolatent.nn.encoder import Encoder
 from cryolatent.nn.encodings import make_encoding
@@ -67,19 +67,21 @@ class HetVAE(nn.Module):
         rots: torch.Tensor,
         ctf_params: torch.Tensor | None = None,
         sample: bool = True,
+        pixels: PixelSubset | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        """Encode, sample ``z`` (or take ``mu`` when ``sample=False``) and render.
+        """Encode, sample ``z`` (or take ``mu`` when ``sample=False``) and render (only ``pixels``
+        when given: the encoder still sees every pixel).
 
         Returns
         -------
-        ``pred (B, M), mu, logvar`` (``mu``/``logvar`` are ``None`` for a homogeneous model).
+        ``pred (B, M)`` (``(B, P)`` on ``pixels``), ``mu``, ``logvar`` (``None`` for a homogeneous model).
         """
         ctf = masked_ctf(self.lattice, ctf_params)  # once, for the phase flip and the rendering
         if self.encoder is None:
-            return render(self.decoder, self.lattice, rots, None, ctf), None, None
+            return render(self.decoder, self.lattice, rots, None, ctf, pixels), None, None
         mu, logvar = self._encode(x, ctf)
         z = self.reparameterize(mu, logvar) if sample else mu
-        return render(self.decoder, self.lattice, rots, z, ctf), mu, logvar
+        return render(self.decoder, self.lattice, rots, z, ctf, pixels), mu, logvar
 
 
 def build_model(

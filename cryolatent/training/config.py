@@ -90,6 +90,14 @@ class OptimConfig:
     beta: float | None = _setting(None, "KL weight; default: 1 / zdim")
     beta_warmup: float = _setting(0.0, "epochs over which the KL weight ramps linearly from 0 to beta "
                                        "(KL annealing; 0: a constant beta, as cryoDRGN)")
+    march_epochs: float = _setting(0.0, "frequency marching: epochs over which the rendered radius grows from "
+                                        "march_start x Nyquist to Nyquist (0: off, every pixel from the start)")
+    march_start: float = _setting(0.25, "frequency marching: the first batches' radius, as a fraction of Nyquist")
+    pixel_fraction: float = _setting(1.0, "stochastic frequency subsampling: render about this fraction of the "
+                                          "slice per batch, the dropped pixels' neighbours weighted so that the "
+                                          "loss stays unbiased (1: every pixel)")
+    keep_radius: float = _setting(0.25, "stochastic subsampling: pixels within this fraction of Nyquist are "
+                                        "always rendered")
     seed: int = _setting(0, "seeds model initialisation, shuffling and sampling")
     diverge_factor: float = _setting(1e4, "stop when a batch loss exceeds this multiple of the first "
                                           "batch's loss")
@@ -322,6 +330,10 @@ class TrainConfig:
             (o.beta is None or o.beta >= 0, f"beta must be >= 0, got {o.beta}"),
             (o.beta_warmup >= 0, f"beta_warmup must be >= 0 epochs, got {o.beta_warmup}"),
             (o.diverge_factor > 0, f"diverge_factor must be positive, got {o.diverge_factor}"),
+            (o.march_epochs >= 0, f"march_epochs must be >= 0, got {o.march_epochs}"),
+            (0 < o.march_start <= 1, f"march_start must be in (0, 1], got {o.march_start}"),
+            (0 < o.pixel_fraction <= 1, f"pixel_fraction must be in (0, 1], got {o.pixel_fraction}"),
+            (0 <= o.keep_radius <= 1, f"keep_radius must be in [0, 1], got {o.keep_radius}"),
             (r.num_workers >= 0, "num_workers must be >= 0"),
             (r.prefetch_factor >= 1, f"prefetch_factor must be >= 1, got {r.prefetch_factor}"),
             (d.shuffle_block >= 1, "shuffle_block must be >= 1"),

@@ -49,6 +49,7 @@ from cryolatent.training.data import (
 )
 from cryolatent.training.evaluate import encode_and_score
 from cryolatent.training.model import autocast_dtype, build_from_config, make_preprocessor, open_stack
+from cryolatent.training.pixels import batch_pixels
 from cryolatent.training.run import CONFIG_NAME, LOG_FIELDS, LOG_NAME, RECON_ERROR_NAME, RUN_FILES, Run, read_log
 
 
@@ -301,16 +302,24 @@ def _fit(config, outdir, callbacks, ckpt, stack, pre, progress, info, device) ->
     for epoch in range(start_epoch + 1, opt_cfg.epochs + 1):
         sampler.set_epoch(epoch)
         model.train()
+        pixel_rng = torch.Generator(device=device).manual_seed(opt_cfg.seed * 1_000_003 + epoch * 7919 + info.rank)
         sums = torch.zeros(4, dtype=torch.float64, device=device)  # loss, recon, kl, count
         t0 = time.perf_counter()
         bar = _progress(loader, len(sampler), epoch, opt_cfg.epochs, progress and info.is_main)
         for step, batch in enumerate(bar):
             batch = _to_device(batch, device)
             x, target = model_inputs(lattice, batch["images"], batch["trans_px"], config.model.enc_input)
+            pix = batch_pixels(lattice, march_start=opt_cfg.march_start, march_epochs=opt_cfg.march_epochs,
+                               pixel_fraction=opt_cfg.pixel_fraction, keep_radius=opt_cfg.keep_radius,
+                               epoch=epoch, step=step, n_steps=len(sampler), generator=pixel_rng)
             with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                pred, mu, logvar = net(x if model.zdim else None, batch["rots"], batch.get("ctf"))
+                pred, mu, logvar = net(x if model.zdim else None, batch["rots"], batch.get("ctf"), pixels=pix)
             beta_t = beta_at(beta, opt_cfg.beta_warmup, epoch, step, len(sampler))
-            loss, recon, kl = vae_loss(pred, target, mu, logvar, beta_t)
+            if pix is None:
+                loss, recon, kl = vae_loss(pred, target, mu, logvar, beta_t)
+            else:
+                loss, recon, kl = vae_loss(pred, target[:, pix.pixels], mu, logvar, beta_t, pix.weights, pix.norm,
+                                           lattice.n_masked)
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
