@@ -1,7 +1,9 @@
 """Simulate a particle dataset with ground truth.
 
-Without --volumes: the built-in flexible molecule (Gaussian-blob domains, a
-continuous hinge motion and a discrete extra domain). With --volumes: each
+Without --volumes: a built-in flexible molecule of Gaussian blobs, chosen by
+--molecule: hinge (the default: one arm on a hinge, an extra domain in half the
+particles) or two-domain (two arms on independent hinges, t and t2, and a larger
+extra domain in 5% of the particles). With --volumes: each
 particle projects one of the given maps, picked at random. Writes
 particles.mrcs, poses.pkl, ctf.pkl, particles.star, labels.npy,
 ground_truth.npz, gt_volumes/ and simulation.yaml into OUTDIR: all of them, or on a
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from cryolatent.datasets.simulate import simulate_dataset
+from cryolatent.datasets.simulate import MOLECULES, simulate_dataset
 from cryolatent.outputs import check_folder, naming, new_folders
 
 NAME = "simulate"
@@ -26,6 +28,9 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--apix", type=float, default=3.0, help="pixel size (A)")
     parser.add_argument("--snr", type=float, default=0.1, help="signal-to-noise ratio; 0 = no noise")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--molecule", choices=list(MOLECULES), default="hinge",
+                        help="built-in molecule: hinge (one hinge, extra domain in 50%%) or two-domain "
+                             "(two independent hinges t, t2; extra domain in 5%%)")
     parser.add_argument("--volumes", nargs="+", metavar="MRC", help="maps to project instead of the built-in molecule")
     parser.add_argument("--max-shift", type=float, default=3.0, help="largest in-plane shift (pixels)")
     parser.add_argument("--force", action="store_true", help="replace OUTDIR if it exists")
@@ -48,6 +53,7 @@ def _simulate(args: argparse.Namespace):
         apix=args.apix,
         snr=args.snr or None,
         seed=args.seed,
+        molecule=args.molecule,
         volumes=args.volumes,
         max_shift_px=args.max_shift,
         force=args.force,

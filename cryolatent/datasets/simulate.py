@@ -1,10 +1,13 @@
-"""Simulated particle datasets: the embedded default and user volumes.
+"""Simulated particle datasets: built-in molecules and user volumes.
 
-The built-in molecule is made of Gaussian blobs: a rigid body, an arm that
-swings about a hinge (continuous coordinate ``t`` in [0, 1]) and a small extra
-domain that is bound in about half the particles (discrete ``state`` 0/1).
-Projections of Gaussian blobs are Gaussian, so its images are exact; its
-ground-truth volumes are the same blobs sampled on the voxel grid.
+The built-in molecules are made of Gaussian blobs. ``hinge`` (the embedded
+default): a rigid body, an arm that swings about a hinge (continuous coordinate
+``t`` in [0, 1]) and a small extra domain that is bound in about half the
+particles (discrete ``state`` 0/1). ``two-domain``: a body, two arms swinging
+independently about two hinges (``t`` and ``t2``) and a larger extra domain
+bound in 5% of the particles. Projections of Gaussian blobs are Gaussian, so the
+images are exact; the ground-truth volumes are the same blobs sampled on the
+voxel grid, one per state and bin of each hinge coordinate.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -32,57 +36,75 @@ from cryolatent.outputs import save_npy, save_npz
 
 
 @dataclass
-class HingeMolecule:
+class Hinge:
+    """A rigid part that swings by ``t * deg`` (``t`` in [0, 1]) about ``axis`` (unit) through ``point``."""
+
+    part: int
+    point: np.ndarray
+    axis: np.ndarray
+    deg: float = 60.0
+
+    def rotations(self, t: np.ndarray) -> np.ndarray:
+        """Rotation matrices ``(n, 3, 3)`` for coordinates ``t`` ``(n,)`` (Rodrigues' formula)."""
+        angle = np.deg2rad(t * self.deg)
+        a = self.axis
+        K = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
+        return np.eye(3) + np.sin(angle)[:, None, None] * K + (1 - np.cos(angle))[:, None, None] * (K @ K)
+
+
+@dataclass
+class BlobMolecule:
     """Blob model of a flexible molecule, in fractions of the box.
 
     ``centers``: ``(n, 3)`` positions (x, y, z) about the box centre; ``sigma``: blob
-    widths; ``part``: 0 = body, 1 = arm (rotates by ``t * hinge_deg`` about
-    ``hinge_axis`` through ``hinge_point``), 2 = extra domain (present in state 1,
-    moves with the body).
+    widths; ``part``: the rigid part of each blob. Hinge ``i`` of ``hinges`` swings its
+    part by its own coordinate ``t[:, i]``; the blobs of ``extra_part`` are present only
+    in state 1 and move with the body. Subclasses give the geometry (``default``) and
+    the dataset defaults ``p_state1`` (fraction in state 1) and ``n_t_bins`` (ground-truth
+    bins per hinge).
     """
 
     centers: np.ndarray
     sigma: np.ndarray
     weight: np.ndarray
     part: np.ndarray
-    hinge_point: np.ndarray
-    hinge_axis: np.ndarray
-    hinge_deg: float = 60.0
+    hinges: list[Hinge]
+    extra_part: int
 
-    @classmethod
-    def default(cls, seed: int = 0) -> "HingeMolecule":
-        """The embedded default: a chiral body of 48 blobs, a 12-blob arm and an 8-blob extra domain."""
-        rng = np.random.default_rng(seed)
-        body = rng.normal(size=(48, 3)) * [0.09, 0.06, 0.05] + [-0.05, 0.0, 0.0]
-        steps = np.arange(12)
-        arm = np.stack([np.linspace(0.06, 0.24, 12), 0.02 * np.sin(steps), 0.03 * np.cos(steps)], 1)
-        arm += rng.normal(size=arm.shape) * 0.01
-        extra = rng.normal(size=(8, 3)) * 0.025 + [-0.08, 0.1, 0.06]
-        centers = np.concatenate([body, arm, extra])
-        part = np.repeat([0, 1, 2], [len(body), len(arm), len(extra)])
-        sigma = 0.02 * rng.uniform(0.8, 1.25, len(centers))
-        weight = rng.uniform(0.7, 1.0, len(centers))
-        axis = np.array([0.0, 0.3, 1.0])
-        return cls(centers, sigma, weight, part, np.array([0.06, 0.0, 0.0]), axis / np.linalg.norm(axis))
+    p_state1: ClassVar[float] = 0.5
+    n_t_bins: ClassVar[int] = 10
+
+    @property
+    def n_hinges(self) -> int:
+        return len(self.hinges)
+
+    def _coords(self, t) -> np.ndarray:
+        """``t`` as ``(n_conf, n_hinges)``; a ``(n_conf,)`` array or a number is one hinge's coordinates,
+        a ``(n_hinges,)`` sequence one conformation's."""
+        t = np.asarray(t, dtype=np.float64)
+        if t.ndim < 2:
+            t = np.atleast_1d(t)[:, None] if self.n_hinges == 1 else t[None, :]
+        if t.shape[1:] != (self.n_hinges,):
+            raise ValueError(f"expected hinge coordinates (n, {self.n_hinges}), got shape {t.shape}")
+        return t
 
     def blob_centers(self, t: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Blob positions ``(n_conf, n_blobs, 3)`` and weights ``(n_conf, n_blobs)`` per conformation."""
-        t = np.atleast_1d(np.asarray(t, dtype=np.float64))
-        state = np.broadcast_to(np.atleast_1d(state), t.shape)
-        angle = np.deg2rad(t * self.hinge_deg)
-        a = self.hinge_axis
-        K = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
-        rot = np.eye(3) + np.sin(angle)[:, None, None] * K + (1 - np.cos(angle))[:, None, None] * (K @ K)
+        """Blob positions ``(n_conf, n_blobs, 3)`` and weights ``(n_conf, n_blobs)`` per conformation
+        (``t``: ``(n_conf, n_hinges)``, or ``(n_conf,)`` for one hinge)."""
+        t = self._coords(t)
+        state = np.broadcast_to(np.atleast_1d(state), t.shape[:1])
         centers = np.broadcast_to(self.centers, (len(t),) + self.centers.shape).copy()
-        arm = self.part == 1
-        centers[:, arm] = (centers[:, arm] - self.hinge_point) @ rot.transpose(0, 2, 1) + self.hinge_point
+        for i, hinge in enumerate(self.hinges):
+            rot = hinge.rotations(t[:, i])
+            arm = self.part == hinge.part
+            centers[:, arm] = (centers[:, arm] - hinge.point) @ rot.transpose(0, 2, 1) + hinge.point
         weights = np.broadcast_to(self.weight, (len(t), len(self.weight))).copy()
-        weights[:, self.part == 2] *= (state == 1)[:, None]
+        weights[:, self.part == self.extra_part] *= (state == 1)[:, None]
         return centers, weights
 
-    def volume(self, D: int, t: float, state: int) -> np.ndarray:
-        """The ground-truth map ``(D, D, D)`` ``[z, y, x]`` of one conformation."""
-        centers, weights = self.blob_centers(np.array([t]), np.array([state]))
+    def volume(self, D: int, t, state: int) -> np.ndarray:
+        """The ground-truth map ``(D, D, D)`` ``[z, y, x]`` of one conformation (``t``: one number per hinge)."""
+        centers, weights = self.blob_centers(self._coords(t)[:1], np.array([state]))
         c = centers[0] * D
         s = self.sigma * D
         grid = np.arange(D) - D // 2
@@ -109,6 +131,95 @@ class HingeMolecule:
 
 
 @dataclass
+class HingeMolecule(BlobMolecule):
+    """The embedded default: a body, one arm on a hinge (``t``) and an extra domain in half the particles."""
+
+    @classmethod
+    def default(cls, seed: int = 0) -> "HingeMolecule":
+        """A chiral body of 48 blobs, a 12-blob arm (part 1) and an 8-blob extra domain (part 2)."""
+        rng = np.random.default_rng(seed)
+        body = rng.normal(size=(48, 3)) * [0.09, 0.06, 0.05] + [-0.05, 0.0, 0.0]
+        steps = np.arange(12)
+        arm = np.stack([np.linspace(0.06, 0.24, 12), 0.02 * np.sin(steps), 0.03 * np.cos(steps)], 1)
+        arm += rng.normal(size=arm.shape) * 0.01
+        extra = rng.normal(size=(8, 3)) * 0.025 + [-0.08, 0.1, 0.06]
+        centers = np.concatenate([body, arm, extra])
+        part = np.repeat([0, 1, 2], [len(body), len(arm), len(extra)])
+        sigma = 0.02 * rng.uniform(0.8, 1.25, len(centers))
+        weight = rng.uniform(0.7, 1.0, len(centers))
+        axis = np.array([0.0, 0.3, 1.0])
+        hinge = Hinge(1, np.array([0.06, 0.0, 0.0]), axis / np.linalg.norm(axis), 60.0)
+        return cls(centers, sigma, weight, part, [hinge], extra_part=2)
+
+
+@dataclass
+class TwoDomainMolecule(BlobMolecule):
+    """Two arms on independent hinges (``t``, ``t2``) and a rare extra domain (5% of the particles)."""
+
+    p_state1: ClassVar[float] = 0.05
+    n_t_bins: ClassVar[int] = 4
+
+    @classmethod
+    def default(cls, seed: int = 0) -> "TwoDomainMolecule":
+        """A chiral body (40 blobs and a 14-blob helical ridge: a handedness to see in a map), a 10-blob
+        arm swinging about z (part 1), a 10-blob arm swinging about x (part 2) and a 10-blob extra
+        domain (part 3)."""
+        rng = np.random.default_rng(seed)
+        core = rng.normal(size=(40, 3)) * [0.08, 0.06, 0.05] + [-0.03, 0.0, 0.0]
+        turn = np.linspace(0, 3 * np.pi, 14)
+        ridge = np.stack([np.linspace(-0.15, 0.03, 14), 0.07 * np.cos(turn), 0.06 * np.sin(turn)], 1)
+        steps = np.arange(10)
+        arm1 = np.stack([np.linspace(0.07, 0.25, 10), 0.02 + 0.015 * np.sin(steps), 0.02 * np.cos(steps)], 1)
+        arm2 = np.stack([-0.06 + 0.02 * np.cos(steps), np.linspace(-0.09, -0.26, 10), 0.02 + 0.015 * np.sin(steps)], 1)
+        arm1 += rng.normal(size=arm1.shape) * 0.01
+        arm2 += rng.normal(size=arm2.shape) * 0.01
+        extra = rng.normal(size=(10, 3)) * 0.028 + [-0.1, 0.1, 0.08]
+        centers = np.concatenate([core, ridge, arm1, arm2, extra])
+        part = np.repeat([0, 0, 1, 2, 3], [len(core), len(ridge), len(arm1), len(arm2), len(extra)])
+        sigma = 0.02 * rng.uniform(0.8, 1.25, len(centers))
+        weight = rng.uniform(0.7, 1.0, len(centers))
+        axis1, axis2 = np.array([0.0, 0.2, 1.0]), np.array([1.0, 0.0, 0.25])
+        hinges = [Hinge(1, np.array([0.06, 0.02, 0.0]), axis1 / np.linalg.norm(axis1), 60.0),
+                  Hinge(2, np.array([-0.06, -0.08, 0.02]), axis2 / np.linalg.norm(axis2), 60.0)]
+        return cls(centers, sigma, weight, part, hinges, extra_part=3)
+
+
+MOLECULES: dict[str, type[BlobMolecule]] = {"hinge": HingeMolecule, "two-domain": TwoDomainMolecule}
+
+
+def coordinate_names(n_hinges: int) -> list[str]:
+    """Names of the hinge coordinates: ``t``, ``t2``, ``t3``, ..."""
+    return ["t" if i == 0 else f"t{i + 1}" for i in range(n_hinges)]
+
+
+def sample_conformations(mol: BlobMolecule, n: int, rng: np.random.Generator,
+                         p_state1: float) -> tuple[np.ndarray, np.ndarray]:
+    """Random conformations: ``t`` ``(n, n_hinges)`` independent and uniform in [0, 1], and
+    ``state`` ``(n,)``, 1 with probability ``p_state1``."""
+    t = rng.uniform(0, 1, (n, mol.n_hinges))
+    state = (rng.uniform(0, 1, n) < p_state1).astype(np.int64)
+    return t, state
+
+
+def conformation_labels(t: np.ndarray, state: np.ndarray, n_t_bins: int) -> np.ndarray:
+    """Ground-truth volume index of conformations ``t`` ``(n, n_hinges)``: state, then each hinge's
+    bin of ``n_t_bins`` equal bins of [0, 1], the last hinge varying fastest."""
+    bins = np.clip(np.digitize(t, np.linspace(0, 1, n_t_bins + 1)) - 1, 0, n_t_bins - 1)
+    return np.ravel_multi_index((state, *bins.T), (2,) + (n_t_bins,) * t.shape[1])
+
+
+def label_conformations(n_hinges: int, n_t_bins: int) -> dict[str, np.ndarray]:
+    """The conformation of each ground-truth volume (bin centres), in label order: one array per
+    coordinate name, then ``state``."""
+    idx = np.unravel_index(np.arange(2 * n_t_bins**n_hinges), (2,) + (n_t_bins,) * n_hinges)
+    edges = np.linspace(0, 1, n_t_bins + 1)
+    centres = (edges[:-1] + edges[1:]) / 2
+    params = {name: centres[i] for name, i in zip(coordinate_names(n_hinges), idx[1:])}
+    params["state"] = idx[0]
+    return params
+
+
+@dataclass
 class SimulationConfig:
     """Parameters of a simulated dataset (recorded in ``simulation.yaml``)."""
 
@@ -117,6 +228,7 @@ class SimulationConfig:
     apix: float = 3.0
     snr: float | None = 0.1
     seed: int = 0
+    molecule: str = "hinge"
     max_shift_px: float = 3.0
     defocus_min: float = 10000.0
     defocus_max: float = 25000.0
@@ -124,12 +236,14 @@ class SimulationConfig:
     voltage: float = 300.0
     cs: float = 2.7
     amplitude_contrast: float = 0.1
-    n_t_bins: int = 10
-    p_state1: float = 0.5
+    n_t_bins: int | None = None  # ground-truth bins per hinge coordinate; None: the molecule's (hinge 10, two-domain 4)
+    p_state1: float | None = None  # fraction in state 1; None: the molecule's (hinge 0.5, two-domain 0.05)
     volumes: list = field(default_factory=list)
 
     def validate(self) -> "SimulationConfig":
         """Raise :class:`InputError` naming the argument of a value that makes no dataset."""
+        if self.molecule not in MOLECULES:
+            raise InputError(f"--molecule must be one of {', '.join(MOLECULES)}, got {self.molecule!r}")
         finite = np.isfinite
         checks = [
             (self.n_particles >= 1, f"-n/--n-particles must be >= 1, got {self.n_particles}"),
@@ -138,13 +252,20 @@ class SimulationConfig:
             (self.snr is None or (finite(self.snr) and self.snr > 0), f"--snr must be > 0 (0: no noise), got {self.snr}"),
             (finite(self.max_shift_px) and self.max_shift_px >= 0, f"--max-shift must be >= 0, got {self.max_shift_px}"),
             (self.defocus_min > 0 and self.defocus_max >= self.defocus_min, "defocus range must be positive and ordered"),
-            (0 <= self.p_state1 <= 1, f"p_state1 must be in [0, 1], got {self.p_state1}"),
-            (self.n_t_bins >= 1, f"n_t_bins must be >= 1, got {self.n_t_bins}"),
+            (self.p_state1 is None or 0 <= self.p_state1 <= 1, f"p_state1 must be in [0, 1], got {self.p_state1}"),
+            (self.n_t_bins is None or self.n_t_bins >= 1, f"n_t_bins must be >= 1, got {self.n_t_bins}"),
+            (not self.volumes or self.molecule == "hinge", "--molecule and --volumes exclude each other"),
         ]
         for ok, message in checks:
             if not ok:
                 raise InputError(message)
         return self
+
+    def resolved(self) -> "SimulationConfig":
+        """A copy with the molecule's own ``p_state1`` and ``n_t_bins`` where they are None."""
+        mol = MOLECULES[self.molecule]
+        return replace(self, p_state1=mol.p_state1 if self.p_state1 is None else self.p_state1,
+                       n_t_bins=mol.n_t_bins if self.n_t_bins is None else self.n_t_bins)
 
 
 def _random_ctf(cfg: SimulationConfig, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -173,8 +294,11 @@ def simulate_particles(cfg: SimulationConfig, batch_size: int = 256, progress: b
     Returns a dict with ``images`` ``(N, D, D)`` (white particles, as extracted by RELION:
     ``-(ctf * projection)`` plus Gaussian noise), ``rots``, ``trans`` (fraction of box),
     ``ctf`` ``(N, 9)``, ground truth ``t``, ``state``, ``label`` (index of the
-    ground-truth volume nearest each particle's conformation) and ``gt_volumes``.
+    ground-truth volume nearest each particle's conformation), ``coords`` (each hinge
+    coordinate by name: ``t``, and ``t2`` for two hinges), ``gt_volumes`` and
+    ``gt_params`` (each ground-truth volume's conformation).
     """
+    cfg = cfg.validate().resolved()
     rng = np.random.default_rng(cfg.seed)
     N, D = cfg.n_particles, cfg.box
     rots = random_rotations(N, rng)
@@ -192,23 +316,20 @@ def simulate_particles(cfg: SimulationConfig, batch_size: int = 256, progress: b
             if len(sel):
                 images[sel] = project_volume(vol, rots[sel], trans[sel], ctf[sel])
         gt_params = {"volume": np.arange(len(vols))}
+        coords = {"t": t}
     else:
-        mol = HingeMolecule.default(cfg.seed)
-        t = rng.uniform(0, 1, N)
-        state = (rng.uniform(0, 1, N) < cfg.p_state1).astype(np.int64)
-        edges = np.linspace(0, 1, cfg.n_t_bins + 1)
-        t_bin = np.clip(np.digitize(t, edges) - 1, 0, cfg.n_t_bins - 1)
-        label = state * cfg.n_t_bins + t_bin
-        centres = (edges[:-1] + edges[1:]) / 2
-        gt_params = {
-            "t": np.tile(centres, 2),
-            "state": np.repeat([0, 1], cfg.n_t_bins),
-        }
-        gt_volumes = np.stack([mol.volume(D, tt, ss) for tt, ss in zip(gt_params["t"], gt_params["state"])])
+        mol = MOLECULES[cfg.molecule].default(cfg.seed)
+        hinge_t, state = sample_conformations(mol, N, rng, cfg.p_state1)
+        label = conformation_labels(hinge_t, state, cfg.n_t_bins)
+        coords = dict(zip(coordinate_names(mol.n_hinges), hinge_t.T))
+        t = coords["t"]
+        gt_params = label_conformations(mol.n_hinges, cfg.n_t_bins)
+        gt_t = np.stack([gt_params[name] for name in coords], 1)
+        gt_volumes = np.stack([mol.volume(D, tk, sk) for tk, sk in zip(gt_t, gt_params["state"])])
         bar = tqdm(total=N, desc="simulating", unit="img", disable=not progress)
         for start in range(0, N, batch_size):
             sl = slice(start, start + batch_size)
-            proj = mol.projections(D, rots[sl], t[sl], state[sl])
+            proj = mol.projections(D, rots[sl], hinge_t[sl], state[sl])
             images[sl] = _finish_images(proj, trans[sl], ctf[sl])
             bar.update(len(proj))
         bar.close()
@@ -229,6 +350,7 @@ def simulate_particles(cfg: SimulationConfig, batch_size: int = 256, progress: b
         "t": t,
         "state": state,
         "label": label.astype(np.int64),
+        "coords": coords,
         "gt_volumes": gt_volumes,
         "gt_params": gt_params,
         "noise_std": noise_std,
@@ -242,6 +364,7 @@ def simulate_dataset(
     apix: float = 3.0,
     snr: float | None = 0.1,
     seed: int = 0,
+    molecule: str = "hinge",
     volumes: list[str] | None = None,
     force: bool = False,
     progress: bool = True,
@@ -251,19 +374,24 @@ def simulate_dataset(
 
     Writes ``particles.mrcs``, ``poses.pkl`` and ``ctf.pkl`` (cryoDRGN formats),
     ``particles.star`` (RELION 3.1), ``labels.npy`` (ground-truth volume index per
-    particle), ``ground_truth.npz`` (``t``, ``state``, ``label`` per particle),
+    particle), ``ground_truth.npz`` (``t`` (and ``t2`` for the two-domain molecule),
+    ``state``, ``label`` per particle),
     ``gt_volumes/vol_###.mrc`` with ``gt_volumes/volumes.csv`` and ``simulation.yaml``.
 
     Parameters
     ----------
+    molecule
+        The built-in molecule: ``"hinge"`` (the default) or ``"two-domain"``.
     volumes
         Paths of ``.mrc`` maps to project instead of the built-in molecule (each
         particle picks one at random; all must share one box size).
+    **kwargs
+        Other :class:`SimulationConfig` fields (``p_state1``, ``n_t_bins``, ...).
     """
 
     outdir = Path(outdir)
     SimulationConfig(n_particles=n_particles, box=box if not volumes else 8, apix=apix, snr=snr, seed=seed,
-                     **kwargs).validate()
+                     molecule=molecule, volumes=list(volumes or []), **kwargs).validate()
     if outdir.exists() and not outdir.is_dir():
         raise InputError("exists and is not a folder", outdir)
     if outdir.exists() and any(outdir.iterdir()) and not force:
@@ -276,8 +404,8 @@ def simulate_dataset(
         vols.append(vol)
         box = vol.shape[0]
         apix = vol_apix or apix
-    cfg = SimulationConfig(n_particles=n_particles, box=box, apix=apix, snr=snr, seed=seed, volumes=vols,
-                           **kwargs).validate()
+    cfg = SimulationConfig(n_particles=n_particles, box=box, apix=apix, snr=snr, seed=seed, molecule=molecule,
+                           volumes=vols, **kwargs).validate().resolved()
     sim = simulate_particles(cfg, progress=progress)
 
     outdir.parent.mkdir(parents=True, exist_ok=True)
@@ -290,7 +418,7 @@ def simulate_dataset(
         clio.write_star(tmp / "particles.star", stack, stack_path="particles.mrcs")
         stack.close()
         save_npy(tmp / "labels.npy", sim["label"])
-        save_npz(tmp / "ground_truth.npz", t=sim["t"], state=sim["state"], label=sim["label"])
+        save_npz(tmp / "ground_truth.npz", **sim["coords"], state=sim["state"], label=sim["label"])
         (tmp / "gt_volumes").mkdir()
         rows = ["volume,file," + ",".join(sim["gt_params"])]
         for i, vol in enumerate(sim["gt_volumes"]):
