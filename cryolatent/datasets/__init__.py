@@ -2,8 +2,8 @@
 
 - :mod:`.manifest` named datasets, checksum-verified downloads, EMPIAR, and
   :func:`make_simulated` for the simulated entries;
-- :mod:`.simulate` the built-in flexible molecule and particle simulation with
-  ground truth.
+- :mod:`.molecules` the built-in blob molecules (``hinge``, the default, and ``two-domain``);
+- :mod:`.simulate` particle simulation with ground truth.
 """
 
 from cryolatent.datasets.manifest import fetch, list_datasets, load_manifest, make_simulated
