@@ -68,22 +68,25 @@ class Reference:
         f = torch.complex(out[:, 0], out[:, 1])
         return torch.where(up, f.conj(), f)
 
-    def volume(self, z, std: float) -> np.ndarray:
-        ax = torch.linspace(-0.5, 0.5, D + 1, dtype=torch.float64)
+    def volume(self, z, std: float, n: int = D) -> np.ndarray:
+        """The volume of box ``n`` (``--downsample n``: the central ``n + 1`` lattice points, the
+        sphere of their Nyquist)."""
+        extent = 0.5 * n / D
+        ax = torch.linspace(-extent, extent, n + 1, dtype=torch.float64)
         kz, ky, kx = torch.meshgrid(ax, ax, ax, indexing="ij")
         k = torch.stack([kx, ky, kz], -1).reshape(-1, 3)
-        keep = (k**2).sum(-1) <= 0.25
+        keep = (k**2).sum(-1) <= extent**2 + 1e-12
         f = torch.zeros(len(k), dtype=torch.complex128)
         f[keep] = self.fourier(k[keep], z)
         # the kz = 0 plane: cryoDRGN completes it from its first half by symmetry
         plane = (k[:, 2] == 0) & keep
-        first = plane & ((k[:, 1] < 0) | ((k[:, 1] == 0) & (k[:, 0] <= 0)))
+        first = plane & ((k[:, 1] < 0) | ((k[:, 1] == 0) & (k[:, 0] < 0)))  # the origin is kept as evaluated
         idx = torch.nonzero(first).squeeze(1)
         mirror = {tuple(np.round(k[i].numpy(), 6)): i for i in torch.nonzero(plane).squeeze(1).tolist()}
         for i in idx.tolist():
             j = mirror[tuple(np.round(-k[i].numpy(), 6))]
             f[j] = f[i].conj()
-        h = (f.real - f.imag).reshape(D + 1, D + 1, D + 1)[:-1, :-1, :-1] * std
+        h = (f.real - f.imag).reshape(n + 1, n + 1, n + 1)[:-1, :-1, :-1] * std
         return iht_center(h, ndim=3).numpy()
 
 
@@ -183,9 +186,11 @@ def test_a_cryodrgn_folder_opens_as_a_run_and_decodes(tmp_path):
     model, info = run.load_model(epoch=4)
     assert info["D"] == D and info["epoch"] == 1 and model.zdim == 3
     z = np.array([[0.1, 0.2, -0.3]], np.float32)
-    vols = eval_volumes(folder, z, model=model, norm=info["norm"])
-    ref = Reference(state, "gaussian", 3, D // 2).volume(torch.from_numpy(z).double(), 2.0)
-    assert np.corrcoef(vols[0].ravel(), ref.ravel())[0, 1] > 0.99999
+    ref = Reference(state, "gaussian", 3, D // 2)
+    for n in (D, 8):  # the full box, and --downsample 8 as cryoDRGN's eval_vol writes it
+        vols = eval_volumes(folder, z, model=model, norm=info["norm"], downsample=n)
+        expected = ref.volume(torch.from_numpy(z).double(), 2.0, n)
+        np.testing.assert_allclose(vols[0], expected, atol=1e-5 * np.abs(expected).max())
     latest, info9 = run.load_model()  # no weights.pkl: the latest numbered one
     assert info9["epoch"] == 9
     with pytest.raises(InputError, match="no weights for epoch 5 \\(have: 4, 9\\)"):

@@ -12,7 +12,13 @@ Friedel symmetry. The differences are conventions, and each is a fixed change of
 - its features are ordered per axis (``sin`` of x at every frequency, then ``cos`` of x,
   then y, z); ours are all sines, then all cosines: a column permutation;
 - ``z`` enters as extra input columns; ours is a separate ``z_in`` layer: the same
-  product, split.
+  product, split;
+- at the origin (its own mirror) cryoDRGN reads ``a - b`` of its network, i.e. ``a + b`` of
+  the converted one: the decoder's ``origin_mirrored`` says so to
+  :func:`~cryolatent.nn.decoder.eval_volume` (the zero-frequency term, a constant offset of
+  the map);
+- ``cryodrgn eval_vol --downsample n`` keeps the frequencies inside the sphere of the smaller
+  box's Nyquist and does not rescale the values: :meth:`DecoderOnly.volume_args`.
 
 Only the network's shapes and the run's ``model_args`` are read: ``pe_type``, ``pe_dim``,
 ``feat_sigma`` (stored in the weights for ``gaussian`` features), ``players``, ``pdim``,
@@ -131,6 +137,7 @@ def decoder_from_cryodrgn(state: Mapping[str, torch.Tensor], model_args: Mapping
             lin.bias.copy_(b)
         decoder.mlp.out.weight.copy_(w_out * torch.tensor([[1.0], [-1.0]]))  # b -> -b: F(k) = conj F(-k)
         decoder.mlp.out.bias.copy_(b_out * torch.tensor([1.0, -1.0]))
+    decoder.origin_mirrored = True
     return decoder.eval()
 
 
@@ -147,6 +154,12 @@ class DecoderOnly(nn.Module):
     def zdim(self) -> int:
         """Latent dimension."""
         return self.decoder.zdim
+
+    def volume_args(self, n: int, norm: float) -> dict:
+        """:func:`~cryolatent.nn.decoder.eval_volume` arguments for a volume of box ``n`` as
+        ``cryodrgn eval_vol`` writes it: frequencies within the sphere of box ``n``'s Nyquist, and
+        values not rescaled for the smaller box (ours keep the density scale)."""
+        return {"norm": norm * (self.D / n) ** 3, "radius": 0.5 * n / self.D}
 
     @property
     def lattice(self):

@@ -244,6 +244,8 @@ def eval_volume(
     h_neg = torch.zeros(half_n, dtype=torch.float64)
     h_pos[idx] = a - b
     h_neg[idx] = a + b
+    if getattr(decoder, "origin_mirrored", False):  # the origin read from the other half-space (a converted
+        h_pos[half_n - 1] = h_neg[half_n - 1]  # cryoDRGN decoder: see cryolatent.nn.cryodrgn)
     vol = mirror_join(h_pos, h_neg, n_total).reshape(n + 1, n + 1, n + 1)
     vol = vol[:-1, :-1, :-1] * (norm * (n / D) ** 3)
     return iht_center(vol, ndim=3).float()

@@ -182,11 +182,13 @@ def eval_volumes(
         zs = [None] * (1 if z is None else max(1, len(np.atleast_2d(z))))
     out = np.empty((len(zs), n, n, n), dtype=np.float32)
     device = next(model.parameters()).device
+    # a model may decode with conventions of its own (a cryoDRGN run's: cryolatent.nn.cryodrgn)
+    volume_args = (lambda v: model.volume_args(n, v)) if hasattr(model, "volume_args") else (lambda v: {"norm": v})
     dtype = autocast_dtype(device, amp)
     for i, zi in enumerate(zs):
         zt = None if zi is None else torch.from_numpy(np.asarray(zi))
         with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-            vol = model.decoder.eval_volume(zt, D, float(norm), out_box=n).numpy()
+            vol = model.decoder.eval_volume(zt, D, out_box=n, **volume_args(float(norm))).numpy()
         out[i] = vol[::-1] if flip else vol
     return out
 
