@@ -94,8 +94,8 @@ class OptimConfig:
                                         "march_start x Nyquist to Nyquist (0: off, every pixel from the start)")
     march_start: float = _setting(0.25, "frequency marching: the first batches' radius, as a fraction of Nyquist")
     pixel_fraction: float = _setting(1.0, "stochastic frequency subsampling: render about this fraction of the "
-                                          "slice per batch, the dropped pixels' neighbours weighted so that the "
-                                          "loss stays unbiased (1: every pixel)")
+                                          "slice per batch, the sampled pixels weighted by the inverse of their "
+                                          "probability so that the loss stays unbiased (1: every pixel)")
     keep_radius: float = _setting(0.25, "stochastic subsampling: pixels within this fraction of Nyquist are "
                                         "always rendered")
     seed: int = _setting(0, "seeds model initialisation, shuffling and sampling")
