@@ -105,6 +105,9 @@ def test_a_click_message_sets_the_current_point(state):
     assert state.current_point == pos[42]
     assert state.volume is not None and state.volume.shape == (16, 16, 16)
     np.testing.assert_allclose(view.plot.point, view.coords()[pos[42]], rtol=1e-6)
+    view.plot._handle_custom_msg({"type": "click"}, [])  # malformed: ignored
+    view.plot._handle_custom_msg({"type": "click", "position": state.n + 5}, [])  # out of range: said, not set
+    assert state.current_point == pos[42] and "out of range" in state.message
 
 
 def test_plotly_js_is_served_on_request(state, monkeypatch):

@@ -125,8 +125,8 @@ class Scatter3DPlot(PlotlyWidget):
         return np.stack([np.frombuffer(getattr(self, k), np.float32) for k in "xyz"], axis=1)
 
     def _on_custom(self, content, buffers) -> None:
-        if isinstance(content, dict) and content.get("type") == "click":
-            self._on_click(int(content["position"]))
+        if isinstance(content, dict) and content.get("type") == "click" and isinstance(content.get("position"), int):
+            self._on_click(content["position"])
 
 
 class Scatter3DView(VBox, Deferred):
@@ -210,7 +210,8 @@ class Scatter3DView(VBox, Deferred):
             which = (f"{drawn:,} of {n:,} particles, a random sample (seed {SEED_3D}) that holds every kept "
                      f"particle up to {self.cap:,}")
         colour = "every particle in colour" if kept is None else "every particle grey, the kept ones in colour"
-        return f"<small>{which}; {colour}; the current point red. Drag to rotate, click a point to see its volume</small>"
+        return (f"<small>{which}; {colour}; the current point red. Drag to rotate, click a point to see "
+                "its volume</small>")
 
     def _push_point(self) -> None:
         p = self.state.current_point

@@ -49,7 +49,11 @@ MARKED = f"""() => {{  // the current-point marker's coordinates, or null
   const t = document.querySelector('{VIEW} .cl-plot3d').data[2];
   return t.x.length ? [t.x[0], t.y[0], t.z[0]] : null;
 }}"""
-POINT = f"""(i) => {{ const t = document.querySelector('{VIEW} .cl-plot3d').data[0]; return [t.x[i], t.y[i], t.z[i]]; }}"""
+POINT = f"""(i) => {{
+  const t = document.querySelector('{VIEW} .cl-plot3d').data[0];
+  return [t.x[i], t.y[i], t.z[i]];
+}}"""
+HOVERED = "() => window.__clHover3d"
 
 
 def _wait(pred, timeout: float, what: str, poll: float = 0.1):
@@ -134,8 +138,8 @@ def _run(page, base: str, nb_name: str, n: int, shots) -> None:
         page.mouse.move(px[i, 0] - 3, px[i, 1])
         page.wait_for_timeout(100)
         page.mouse.move(*px[i])
-        if _try(lambda: page.evaluate("() => window.__clHover3d"), page) and page.evaluate("() => window.__clHover3d")[0] < 2:
-            hover = page.evaluate("() => window.__clHover3d")
+        if _try(lambda: page.evaluate(HOVERED), page) and page.evaluate(HOVERED)[0] < 2:  # not the marker
+            hover = page.evaluate(HOVERED)
             break
     assert hover, "plotly picked no point under the mouse"
     # plotly's scene emits plotly_click from the frame that picks with a button held (not on
