@@ -169,11 +169,20 @@ def _reported(xy: np.ndarray, rec: dict) -> np.ndarray:
     return np.flatnonzero(mask)
 
 
-def _save_screenshot(locator, path) -> int:
-    """PNG of the panel, palette-quantised to stay small; returns its size in bytes."""
+def _save_screenshot(parts, path) -> int:
+    """PNG of screenshots (PNG bytes) side by side: the first (the panel) on the left, the others
+    stacked on its right; palette-quantised to stay small. Returns its size in bytes."""
     from PIL import Image
 
-    img = Image.open(io.BytesIO(locator.screenshot(type="png"))).convert("RGB")
+    images = [Image.open(io.BytesIO(p)).convert("RGB") for p in parts]
+    first, rest = images[0], images[1:]
+    width = first.width + (max(r.width for r in rest) + 16 if rest else 0)
+    img = Image.new("RGB", (width, max(first.height, sum(r.height + 16 for r in rest))), "white")
+    img.paste(first, (0, 0))
+    y = 0
+    for r in rest:
+        img.paste(r, (first.width + 16, y))
+        y += r.height + 16
     img = img.quantize(colors=128, method=Image.Quantize.MEDIANCUT)
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path, optimize=True)
@@ -373,8 +382,9 @@ def _volume_views(page, ax, xy, first, tmp_path):
 
 
 def _screenshot(page, log, repo_root, tmp_path):
-    """The panel with a lasso around the left 45% of the points and the volume of one of them:
-    docs/images/explore_panel.png when missing or CRYOLATENT_SCREENSHOT=1."""
+    """The panel with a lasso around the left 45% of the points, a trajectory along PC1 (its middle
+    frame in the volume view), and beside it the particle gallery and covariate histograms of the
+    lasso's particles: docs/images/explore_panel.png when missing or CRYOLATENT_SCREENSHOT=1."""
     page.set_viewport_size({"width": 1500, "height": 2400})  # the whole panel, not what fits a screen
     page.evaluate(CENTRE_PLOT)
     page.wait_for_timeout(300)
@@ -390,8 +400,29 @@ def _screenshot(page, log, repo_root, tmp_path):
     shot = repo_root / "docs" / "images" / "explore_panel.png"
     if os.environ.get("CRYOLATENT_SCREENSHOT") != "1" and shot.exists():
         shot = tmp_path / "explore_panel.png"
-    page.wait_for_timeout(500)
-    assert _save_screenshot(page.locator(".cryolatent-panel"), shot) < 400_000
+    panel = page.locator(".cryolatent-panel")
+    sections = panel.locator(".cl-sections")
+    # a trajectory along PC1, drawn on the scatter, its middle frame in the volume view
+    sections.get_by_text("trajectory", exact=True).click()
+    traj = panel.locator(".cryolatent-trajectory")
+    traj.locator(".cl-traj-kind select").select_option(label="principal component")
+    traj.locator("button.cl-traj-build").click()
+    _wait(lambda: "trajectory frame 1 of" in panel.locator(".cl-message .cl-text").inner_text(), 60, "frame 1")
+    traj.locator(".cl-traj-frame .noUi-handle").focus()
+    for _ in range(4):
+        page.keyboard.press("ArrowRight")
+    _wait(lambda: "trajectory frame 5 of" in panel.locator(".cl-message .cl-text").inner_text(), 60, "frame 5")
+    page.wait_for_timeout(800)
+    parts = [panel.screenshot(type="png")]
+    # the particle gallery and the covariate histograms of the lasso's particles
+    for title, image in [("particles", "img.cl-gallery"), ("covariate histograms", "img.cl-histograms")]:
+        sections.get_by_text(title, exact=True).click()
+        img = panel.locator(image)
+        _wait(lambda: img.is_visible() and img.bounding_box()["width"] > 100, 30, f"the {title} image")
+        page.wait_for_timeout(500)
+        parts.append(sections.screenshot(type="png"))  # the section titles, this one open
+    sections.get_by_text("covariate histograms", exact=True).click()  # closed again
+    assert _save_screenshot(parts, shot) < 700_000
     page.set_viewport_size({"width": 1500, "height": 1100})
 
 
