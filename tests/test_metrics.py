@@ -29,3 +29,7 @@ def test_pc1_spearman_and_state_separation():
     assert metrics.pc1_spearman(rng.normal(size=(500, 3)), t) < 0.2
     assert metrics.state_separation(z, state) > 0.95
     assert metrics.state_separation(rng.normal(size=(500, 3)), state) < 0.65
+    rare = (rng.uniform(size=2000) < 0.05).astype(int)  # 5%: always guessing "0" is 95% accurate ...
+    assert metrics.state_separation(rng.normal(size=(2000, 3)), rare) < 0.62  # ... but 0.5 balanced
+    found = rng.normal(size=(2000, 3)) + 3 * rare[:, None]
+    assert metrics.state_separation(found, rare) > 0.9  # a rare state separated in z is found

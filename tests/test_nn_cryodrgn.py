@@ -250,3 +250,25 @@ def test_eval_vol_latentset_and_decoder_open_a_cryodrgn_folder(tmp_path, capsys)
         decoder = run_decoder(folder)
     with mrcfile.open(tmp_path / "vols" / "vol_001.mrc") as m:
         np.testing.assert_allclose(decoder(z[1:])[0], m.data, atol=1e-5 * np.abs(m.data).max())
+
+
+def test_the_panel_opens_a_cryodrgn_run(tmp_path):
+    import pickle
+
+    from cryolatent.latent import LatentSet
+    from cryolatent.volumes import run_decoder
+    from cryolatent.widgets.state import PanelState
+
+    state = _state("gaussian", 3)
+    folder = _cryodrgn_folder(tmp_path, state)
+    z = np.random.default_rng(0).normal(size=(30, 3)).astype(np.float32)
+    with open(folder / "z.pkl", "wb") as f:
+        pickle.dump(z, f)
+    with pytest.warns(UserWarning):  # its particles are gone: no covariates, voxel size unknown
+        ls = LatentSet.from_run(folder)
+        decoder = run_decoder(folder)
+    panel = PanelState(ls, decoder)
+    vol = panel.set_point(7)
+    expected = Reference(state, "gaussian", 3, D // 2).volume(torch.from_numpy(z[7:8]).double(), 2.0)
+    np.testing.assert_allclose(vol, expected, atol=1e-5 * np.abs(expected).max())
+    assert panel.current_point == 7 and panel.volume is vol

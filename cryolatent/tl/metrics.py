@@ -75,9 +75,11 @@ def pc1_spearman(z: np.ndarray, truth: np.ndarray, subset: np.ndarray | None = N
 
 
 def state_separation(z: np.ndarray, state: np.ndarray, seed: int = 0) -> float:
-    """Cross-validated accuracy of a linear classifier predicting a discrete state from z."""
+    """Cross-validated balanced accuracy (the mean of each state's recall: 0.5 by chance however rare
+    a state is) of a linear classifier, its classes weighted alike, predicting a discrete state from z."""
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import cross_val_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
 
-    clf = LogisticRegression(max_iter=1000)
-    return float(cross_val_score(clf, z, state, cv=5).mean())
+    clf = LogisticRegression(max_iter=1000, class_weight="balanced")
+    folds = StratifiedKFold(5, shuffle=True, random_state=seed)
+    return float(cross_val_score(clf, z, state, cv=folds, scoring="balanced_accuracy").mean())

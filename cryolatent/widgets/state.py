@@ -78,6 +78,7 @@ class PanelState(HasTraits):
     n_kept = Int(0)
     current_point = Int(-1)
     volume = Instance(np.ndarray, allow_none=True)
+    volume_label = Unicode("")  # what the shown volume is when it is no clicked point's (a trajectory frame)
     volume_is_preview = Bool(False)  # the shown volume is the decoder's coarse preview (the full one follows)
     threshold = Float(float("nan"))  # unset until the first volume: then volumes.default_threshold
     message = Unicode("")
@@ -421,15 +422,17 @@ class PanelState(HasTraits):
         """Show ``vol``, a volume not decoded for a click (a trajectory frame), and say ``label`` in
         the status line; ``point`` is the particle it belongs to (ringed on the scatter), -1 for none."""
         self.current_point = int(point) if 0 <= int(point) < self.n else -1
-        self._show(np.asarray(vol, dtype=np.float32))
+        self._show(np.asarray(vol, dtype=np.float32), label=label)
         self.info(f"showing {label}")
 
-    def _show(self, vol: np.ndarray, preview: bool = False) -> None:
-        """Make ``vol`` the shown volume (a threshold that shows the molecule when the old one cannot)."""
+    def _show(self, vol: np.ndarray, preview: bool = False, label: str = "") -> None:
+        """Make ``vol`` the shown volume (a threshold that shows the molecule when the old one cannot);
+        ``label`` names it when it is no clicked point's."""
         with self.hold_trait_notifications():
             if not float(vol.min()) < self.threshold < float(vol.max()):
                 self.threshold = default_threshold(vol)
             self.volume_is_preview = preview
+            self.volume_label = label
             self.volume = vol
 
     # ---------------------------------------------------------------- export, persistence

@@ -10,6 +10,7 @@ volume's own units; problems go to the panel's status line (``state.error``).
 from __future__ import annotations
 
 import os
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,11 +124,18 @@ class ShownVolume(HasTraits):
         """``point P (particle I)``, with the low-pass when there is one."""
         s = self.state
         p = s.current_point
-        text = f"point {p} (particle {s.index[p]})" if p >= 0 else "volume"
+        text = f"point {p} (particle {s.index[p]})" if p >= 0 else s.volume_label or "volume"
+        if p >= 0 and s.volume_label:  # a trajectory frame at a particle
+            text = f"{s.volume_label}: {text}"
         return text if self.resolution is None else f"{text}, low-pass {self.resolution:g} {self.unit}"
 
     def default_name(self) -> str:
-        return f"volume_point{self.state.current_point}.mrc"
+        """``volume_pointP.mrc``, or the shown volume's label made a file name."""
+        p = self.state.current_point
+        if p >= 0 and not self.state.volume_label:
+            return f"volume_point{p}.mrc"
+        words = re.findall(r"[A-Za-z0-9.]+", self.state.volume_label.split(":")[0]) or ["volume"]
+        return "_".join(words).strip(".") + ".mrc"
 
     def save(self, path: str | os.PathLike, force: bool = False) -> Path | None:
         """Write the shown volume to ``path`` (.mrc) with the panel's real voxel size (0: unknown).

@@ -202,7 +202,7 @@ class VolumeView(VBox):
         verts, faces = volumes.isosurface(vol, s.threshold, apix=s.apix, max_faces=MAX_FACES, centred=True)
         self.mesh.set_mesh(verts, faces, half_width=max(vol.shape) * s.apix / 2)
         self.mesh.stage = "preview" if s.volume_is_preview else "full"
-        title = self.shown.describe() if s.current_point >= 0 else ""
+        title = self.shown.describe() if s.current_point >= 0 or s.volume_label else ""
         self.mesh.title = f"{title} (preview: the full volume is coming)" if s.volume_is_preview else title
         level = f"{self.shown.sigma():.2f} σ ({s.threshold:.3g})"
         if len(faces):
@@ -255,8 +255,7 @@ class VolumeView(VBox):
         if vol is None:
             self.state.warn("click a point first: no volume to send")
             return None
-        res = self.shown.resolution
-        name = f"point {self.state.current_point}" + ("" if res is None else f" low-pass {res:g} {self.shown.unit}")
+        name = self.shown.describe()
         try:
             self.viewer = viewer or self.viewer or napari_view.get_viewer()
             return napari_view.add_volume(self.viewer, vol, name=name, apix=self.state.apix, threshold=self.state.threshold)
