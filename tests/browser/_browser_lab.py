@@ -108,3 +108,42 @@ def read_jsonl(path: Path) -> list[dict]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def wait_for(pred, timeout: float, what: str, poll: float = 0.1):
+    """``pred()``'s first truthy value, polled until ``timeout`` seconds (then an AssertionError naming ``what``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def tiny_project(tmp_path: Path, monkeypatch) -> tuple[dict[str, str], object]:
+    """The notebooks' settings for the ``tiny`` dataset in ``tmp_path`` (also set in this process)
+    and its project with the run "first" trained (3 epochs), so that a notebook only loads it."""
+    from cryolatent.notebook import ensure_run, project, settings
+
+    env = {"CRYOLATENT_NB_DATASET": "tiny", "CRYOLATENT_NB_EPOCHS": "3",
+           "CRYOLATENT_NB_WORKDIR": str(tmp_path / "work")}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    nb_settings = settings()
+    proj = project(nb_settings, progress=False)
+    ensure_run(proj, "first", nb_settings)
+    return env, proj
+
+
+def run_all_cells(page, base: str, nb_name: str, ready: str = ".cryolatent-scatter[data-ready='1']") -> None:
+    """Open notebook ``nb_name`` in JupyterLab at ``base``, run all its cells and wait for ``ready``."""
+    import re
+
+    page.goto(f"{base}/lab/tree/{nb_name}?reset", wait_until="domcontentloaded")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    # Run All before the kernel session is up is silently dropped: wait for "| Idle"
+    page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"\| Idle")).first.wait_for(timeout=60_000)
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_text("Run All Cells", exact=True).click()
+    page.wait_for_selector(ready, timeout=240_000)

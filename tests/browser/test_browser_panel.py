@@ -23,6 +23,7 @@ import time
 import numpy as np
 import pytest
 from _browser_lab import jupyter_lab, read_jsonl
+from _browser_lab import wait_for as _wait
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(480)]
 
@@ -44,16 +45,6 @@ COUNTS = """() => {
   const s = document.querySelector('.cryolatent-scatter .cl-status');
   return [Number(s.dataset.sent || 0), Number(s.dataset.acked || 0)];
 }"""
-
-
-def _wait(pred, timeout: float, what: str, poll: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 class Axes:

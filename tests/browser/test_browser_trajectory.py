@@ -10,11 +10,11 @@ volume view shows another volume, then writes the .mrc series and reads the file
 from __future__ import annotations
 
 import re
-import time
 
 import numpy as np
 import pytest
-from _browser_lab import jupyter_lab, read_jsonl
+from _browser_lab import jupyter_lab, read_jsonl, run_all_cells, tiny_project
+from _browser_lab import wait_for as _wait
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(480)]
 
@@ -32,16 +32,6 @@ PATH_SHAPES = """() => {  // the trajectory line's vertices as plotly holds them
           drawn: gd.querySelectorAll('.shapelayer path').length};
 }"""
 SLICES = "() => (document.querySelector('.cryolatent-volume-view img.cl-slices') || {}).src || ''"
-
-
-def _wait(pred, timeout: float, what: str, poll: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def _waypoints(xy: np.ndarray, z: np.ndarray, box: dict) -> tuple[int, int]:
@@ -64,16 +54,8 @@ def _waypoints(xy: np.ndarray, z: np.ndarray, box: dict) -> tuple[int, int]:
 
 
 def test_trajectory_in_browser(chromium_browser, tmp_path, repo_root, monkeypatch):
-    from cryolatent.notebook import ensure_run, project, settings
-
     log = tmp_path / "gestures.jsonl"
-    env = {"CRYOLATENT_NB_DATASET": "tiny", "CRYOLATENT_NB_EPOCHS": "3",
-           "CRYOLATENT_NB_WORKDIR": str(tmp_path / "work")}
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    nb_settings = settings()
-    proj = project(nb_settings, progress=False)
-    ensure_run(proj, "first", nb_settings)  # the notebook finds the run and only loads it
+    env, proj = tiny_project(tmp_path, monkeypatch)  # the notebook finds the run and only loads it
     z = np.asarray(proj.latent("first").z)
     nb = repo_root / "notebooks" / "03_explore.ipynb"
     with jupyter_lab(tmp_path, [nb], env={**env, "CRYOLATENT_WIDGET_LOG": str(log)}) as (base, _root):
@@ -93,13 +75,7 @@ def test_trajectory_in_browser(chromium_browser, tmp_path, repo_root, monkeypatc
 def _run(page, base: str, nb_name: str, log, z: np.ndarray, tmp_path) -> None:
     import mrcfile
 
-    page.goto(f"{base}/lab/tree/{nb_name}?reset", wait_until="domcontentloaded")
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-    # Run All before the kernel session is up is silently dropped: wait for "| Idle"
-    page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"\| Idle")).first.wait_for(timeout=60_000)
-    page.get_by_role("menuitem", name="Run", exact=True).click()
-    page.get_by_text("Run All Cells", exact=True).click()
-    page.wait_for_selector(".cryolatent-scatter[data-ready='1']", timeout=240_000)
+    run_all_cells(page, base, nb_name)
     panel = page.locator(".cryolatent-panel")
     view = [r for r in read_jsonl(log) if r["kind"] == "view"][-1]
     xy = np.c_[view["x"], view["y"]]

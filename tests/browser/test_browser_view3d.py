@@ -9,12 +9,12 @@ kernel makes it the current point (its volume is drawn) and the 3-D view marks i
 
 from __future__ import annotations
 
-import re
 import time
 
 import numpy as np
 import pytest
-from _browser_lab import jupyter_lab
+from _browser_lab import jupyter_lab, run_all_cells, tiny_project
+from _browser_lab import wait_for as _wait
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(480)]
 
@@ -56,26 +56,8 @@ POINT = f"""(i) => {{
 HOVERED = "() => window.__clHover3d"
 
 
-def _wait(pred, timeout: float, what: str, poll: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
 def test_3d_view_in_browser(chromium_browser, tmp_path, repo_root, monkeypatch):
-    from cryolatent.notebook import ensure_run, project, settings
-
-    env = {"CRYOLATENT_NB_DATASET": "tiny", "CRYOLATENT_NB_EPOCHS": "3",
-           "CRYOLATENT_NB_WORKDIR": str(tmp_path / "work")}
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    nb_settings = settings()
-    proj = project(nb_settings, progress=False)
-    ensure_run(proj, "first", nb_settings)  # the notebook finds the run and only loads it
+    env, proj = tiny_project(tmp_path, monkeypatch)  # the notebook finds the run and only loads it
     n = proj.latent("first").n_obs
     nb = repo_root / "notebooks" / "03_explore.ipynb"
     with jupyter_lab(tmp_path, [nb], env=env) as (base, _root):
@@ -93,13 +75,7 @@ def test_3d_view_in_browser(chromium_browser, tmp_path, repo_root, monkeypatch):
 
 
 def _run(page, base: str, nb_name: str, n: int, shots) -> None:
-    page.goto(f"{base}/lab/tree/{nb_name}?reset", wait_until="domcontentloaded")
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-    # Run All before the kernel session is up is silently dropped: wait for "| Idle"
-    page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"\| Idle")).first.wait_for(timeout=60_000)
-    page.get_by_role("menuitem", name="Run", exact=True).click()
-    page.get_by_text("Run All Cells", exact=True).click()
-    page.wait_for_selector(".cryolatent-scatter[data-ready='1']", timeout=240_000)
+    run_all_cells(page, base, nb_name)
     panel = page.locator(".cryolatent-panel")
 
     # open the section: plotly's WebGL scene with every particle, all in colour (nothing selected)
