@@ -50,7 +50,7 @@ def test_volume_view_button_sends_to_given_viewer():
     st.set_point(3)
     viewer = ViewerModel()
     layer = vv.send_to_napari(viewer)
-    assert layer is not None and layer.name == "point 3" and viewer.layers[0].data.shape == (16, 16, 16)
+    assert layer is not None and layer.name == "point 3 (particle 3)" and viewer.layers[0].data.shape == (16, 16, 16)
 
 
 @pytest.mark.skipif(not os.environ.get("DISPLAY"), reason="needs an X display (pytest-xvfb provides Xvfb)")
