@@ -28,6 +28,7 @@ Only the network's shapes and the run's ``model_args`` are read: ``pe_type``, ``
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 from typing import Any, Mapping
 
 import torch
@@ -117,9 +118,9 @@ def decoder_from_cryodrgn(state: Mapping[str, torch.Tensor], model_args: Mapping
         encoding.B.copy_(freqs * (D // 2))
         order = torch.arange(n_feat)  # sin of every feature, then cos: the same layout as ours
     else:
-        encoding = make_encoding(pe_type, D, n_freq)
-        if pe_type == "linear_lowf":  # cryoDRGN's linear features are 1 .. D/2 whatever pe_dim says
-            encoding = AxisEncoding(torch.arange(1, D // 2 + 1, dtype=torch.float64))
+        # cryoDRGN's linear features are 1 .. D/2 whatever pe_dim says
+        encoding = (AxisEncoding(torch.arange(1, D // 2 + 1, dtype=torch.float64)) if pe_type == "linear_lowf"
+                    else make_encoding(pe_type, D, n_freq))
         order = _feature_order(encoding.out_dim // 6) if isinstance(encoding, AxisEncoding) else torch.arange(n_feat)
     if encoding.out_dim != n_feat:
         raise UnsupportedModel(f"{pe_type} features for box {D}: expected {encoding.out_dim} input columns, "
@@ -149,6 +150,7 @@ class DecoderOnly(nn.Module):
         super().__init__()
         self.decoder = decoder
         self.D = int(D)
+        self.lattice = SimpleNamespace(D=self.D)  # what a model's lattice gives eval_volumes: the box
 
     @property
     def zdim(self) -> int:
@@ -160,13 +162,3 @@ class DecoderOnly(nn.Module):
         ``cryodrgn eval_vol`` writes it: frequencies within the sphere of box ``n``'s Nyquist, and
         values not rescaled for the smaller box (ours keep the density scale)."""
         return {"norm": norm * (self.D / n) ** 3, "radius": 0.5 * n / self.D}
-
-    @property
-    def lattice(self):
-        """An object with the training box ``D``, as a model's lattice has."""
-        return _Box(self.D)
-
-
-class _Box:
-    def __init__(self, D: int):
-        self.D = D
