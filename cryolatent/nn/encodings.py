@@ -1,6 +1,6 @@
 """Positional encodings of 3-D lattice coordinates for the coordinate decoder.
 
-Coordinates live on ``[-0.5, 0.5]^3`` (one lattice pixel is ``1/D``).  Every
+Coordinates live on ``[-0.5, 0.5]^3`` (one lattice pixel is ``1/D``).  Every fixed
 encoding maps ``(..., 3)`` to ``(..., out_dim)`` values in ``[-1, 1]``.
 
 Families (angular frequencies ``w``, in radians per coordinate unit, so that a
@@ -24,6 +24,11 @@ feature is ``sin(w x)`` / ``cos(w x)`` for each axis ``x``):
     scaled by ``D/2``, features ``sin(b.k), cos(b.k)`` (seeded, stored as a buffer).
 ``none``
     The raw coordinates.
+``grid``
+    Not a fixed encoding but learned features (:class:`GridEncoding`): dense grids of
+    feature vectors at several resolutions over the half-space the decoder evaluates,
+    read by trilinear interpolation, followed by the coordinates.  The decoder's MLP can
+    then be small (one or two layers of 64-128): the cost per pixel falls about five-fold.
 """
 
 from __future__ import annotations
@@ -31,9 +36,10 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-PE_TYPES = ("geom_lowf", "geom_ft", "geom_full", "geom_nohighf", "linear_lowf", "gaussian", "none")
+PE_TYPES = ("geom_lowf", "geom_ft", "geom_full", "geom_nohighf", "linear_lowf", "gaussian", "none", "grid")
 
 
 class Encoding(nn.Module):
@@ -99,6 +105,66 @@ class GaussianEncoding(Encoding):
         return torch.cat([torch.sin(k), torch.cos(k)], -1)
 
 
+class GridEncoding(Encoding):
+    """Learned features on dense grids over the half-space ``kz >= 0``, at several resolutions.
+
+    Level ``l`` is a ``(features, r/2 + 1, r + 1, r + 1)`` grid spanning ``kx, ky`` in
+    ``[-0.5, 0.5]`` and ``kz`` in ``[0, 0.5]`` with ``r`` points per unit (a cell of
+    ``1/r``; the finest level at ``r = D`` has one cell per lattice pixel).  A coordinate
+    is encoded as the trilinear interpolation of every level, then the coordinates
+    themselves (times 2, in ``[-1, 1]``).
+
+    It expects coordinates already mapped to the evaluated half-space (as
+    :class:`~cryolatent.nn.decoder.CoordinateDecoder` passes them): the decoder's
+    ``F(-k) = conj F(k)`` then holds by construction.  ``kz < 0`` reads the border.
+
+    Parameters
+    ----------
+    resolutions
+        Points per unit of each level (even).
+    features
+        Feature channels per level.
+    init
+        Features start uniform in ``+-init`` (seeded).
+    seed
+        Seed of the initial features.
+    """
+
+    def __init__(self, resolutions: list[int], features: int = 4, init: float = 1e-2, seed: int = 0) -> None:
+        super().__init__()
+        if not resolutions or any(r < 2 or r % 2 for r in resolutions) or features < 1:
+            raise ValueError(f"grid resolutions must be even and >= 2 and features >= 1, got {resolutions}, {features}")
+        gen = torch.Generator().manual_seed(seed)
+        self.resolutions = [int(r) for r in resolutions]
+        self.grids = nn.ParameterList(
+            nn.Parameter((torch.rand(1, features, r // 2 + 1, r + 1, r + 1, generator=gen) * 2 - 1) * init)
+            for r in self.resolutions)
+        self.features = int(features)
+        self.out_dim = len(self.resolutions) * self.features + 3
+
+    def forward(self, coords: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        lead = coords.shape[:-1]
+        with torch.autocast(coords.device.type, enabled=False):
+            c = coords.reshape(-1, 3).float()
+            # grid_sample's (x, y, z) in [-1, 1] index the grid's last, middle and first axes
+            g = torch.stack([2 * c[:, 0], 2 * c[:, 1], 4 * c[:, 2] - 1], -1).reshape(1, 1, 1, -1, 3)
+            feats = [F.grid_sample(grid, g, mode="bilinear", padding_mode="border", align_corners=True)
+                     .reshape(self.features, -1) for grid in self.grids]
+            out = torch.cat([torch.cat(feats, 0).t(), 2 * c], -1)
+        return out.reshape(*lead, self.out_dim)
+
+
+def grid_resolutions(D: int, levels: int, finest: int | None = None, coarsest: int = 8) -> list[int]:
+    """``levels`` even resolutions spaced geometrically from ``coarsest`` to ``finest`` (default ``D``)."""
+    finest = int(finest or D)
+    if levels < 1:
+        raise ValueError(f"grid levels must be >= 1, got {levels}")
+    if levels == 1:
+        return [finest + finest % 2]
+    values = geometric(min(coarsest, finest), finest, levels)
+    return [int(2 * round(float(v) / 2)) for v in values]
+
+
 def geometric(start: float, stop: float, n: int) -> torch.Tensor:
     """``n`` values spaced geometrically from ``start`` to ``stop`` (inclusive)."""
     if n == 1:
@@ -108,7 +174,8 @@ def geometric(start: float, stop: float, n: int) -> torch.Tensor:
 
 
 def make_encoding(
-    pe_type: str, D: int, pe_dim: int | None = None, sigma: float = 0.5, seed: int = 0
+    pe_type: str, D: int, pe_dim: int | None = None, sigma: float = 0.5, seed: int = 0,
+    grid_levels: int = 4, grid_features: int = 4, grid_res: int | None = None,
 ) -> Encoding:
     """Build the positional encoding named ``pe_type`` for box size ``D``.
 
@@ -123,8 +190,12 @@ def make_encoding(
     sigma
         Relative scale of the ``gaussian`` features (multiplied by ``D/2``).
     seed
-        Seed of the ``gaussian`` features.
+        Seed of the ``gaussian`` features (and of the ``grid``'s initial values).
+    grid_levels, grid_features, grid_res
+        ``grid``: number of levels, feature channels per level, finest resolution (default ``D``).
     """
+    if pe_type == "grid":
+        return GridEncoding(grid_resolutions(D, grid_levels, grid_res), grid_features, seed=seed)
     n = int(pe_dim) if pe_dim else D // 2
     if n < 1:
         raise ValueError(f"pe_dim must be >= 1, got {n}")

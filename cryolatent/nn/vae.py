@@ -97,14 +97,20 @@ def build_model(
     enc_in_dim: int | None = None,
     residual: bool = True,
     include_dc: bool = True,
+    grid_levels: int = 4,
+    grid_features: int = 4,
+    grid_res: int | None = None,
 ) -> HetVAE:
     """Assemble lattice, encoder and decoder for box ``D``.
 
-    ``enc_in_dim`` defaults to the number of masked lattice pixels (Hartley input).
+    ``enc_in_dim`` defaults to the number of masked lattice pixels (Hartley input);
+    ``grid_*`` shape the feature grids of ``pe_type="grid"``.
     """
 
     lattice = Lattice(D, include_dc=include_dc)
-    decoder = CoordinateDecoder(make_encoding(pe_type, D, pe_dim), dec_dim, dec_layers, zdim, residual)
+    encoding = make_encoding(pe_type, D, pe_dim, grid_levels=grid_levels, grid_features=grid_features,
+                             grid_res=grid_res)
+    decoder = CoordinateDecoder(encoding, dec_dim, dec_layers, zdim, residual)
     encoder = None
     if zdim:
         encoder = Encoder(enc_in_dim or lattice.n_masked, enc_dim, enc_layers, zdim, residual)

@@ -71,6 +71,11 @@ class ModelConfig:
     dec_layers: int = _setting(3, "decoder hidden-to-hidden layers")
     pe_type: str = _setting("gaussian", f"positional encoding: {', '.join(PE_TYPES)}")
     pe_dim: int | None = _setting(None, "positional-encoding frequencies per axis; default: D // 2")
+    grid_levels: int = _setting(4, "pe_type grid: number of feature-grid levels (resolutions spaced geometrically "
+                                   "from 8 to grid_res)")
+    grid_features: int = _setting(4, "pe_type grid: feature channels per level")
+    grid_res: int | None = _setting(None, "pe_type grid: finest level's points per unit frequency (default: D, one "
+                                          "cell per lattice pixel)")
     enc_input: str = _setting("hartley", "encoder input: hartley (masked Hartley pixels, cryoDRGN's) or "
                                          "real (the centred real-space image)")
     ignore_dc: bool = _setting(True, "leave the zero-frequency pixel (the image mean, which depends on the "
@@ -87,6 +92,7 @@ class OptimConfig:
     batch_size: int = _setting(8, "particles per batch (per process under DDP)")
     lr: float = _setting(1e-4, "Adam learning rate")
     weight_decay: float = _setting(0.0, "Adam weight decay")
+    grid_lr: float = _setting(1e-2, "Adam learning rate of the feature grids (pe_type grid)")
     beta: float | None = _setting(None, "KL weight; default: 1 / zdim")
     beta_warmup: float = _setting(0.0, "epochs over which the KL weight ramps linearly from 0 to beta "
                                        "(KL annealing; 0: a constant beta, as cryoDRGN)")
@@ -323,6 +329,10 @@ class TrainConfig:
             (m.enc_layers >= 0 and m.dec_layers >= 0, "layer counts must be >= 0"),
             (m.pe_type in PE_TYPES, f"unknown pe_type {m.pe_type!r}; choose from {', '.join(PE_TYPES)}"),
             (m.pe_dim is None or m.pe_dim > 0, f"pe_dim must be positive, got {m.pe_dim}"),
+            (m.grid_levels >= 1 and m.grid_features >= 1, "grid_levels and grid_features must be >= 1"),
+            (m.grid_res is None or (m.grid_res >= 8 and m.grid_res % 2 == 0),
+             f"grid_res must be even and >= 8, got {m.grid_res}"),
+            (o.grid_lr > 0, f"grid learning rate must be positive, got {o.grid_lr}"),
             (m.enc_input in ("hartley", "real"), f"enc_input must be 'hartley' or 'real', got {m.enc_input!r}"),
             (o.epochs >= 1, f"epochs must be >= 1, got {o.epochs}"),
             (o.batch_size >= 1, f"batch size must be >= 1, got {o.batch_size}"),

@@ -48,7 +48,7 @@ from cryolatent.training.data import (
     sample_indices,
 )
 from cryolatent.training.evaluate import encode_and_score
-from cryolatent.training.model import autocast_dtype, build_from_config, make_preprocessor, open_stack
+from cryolatent.training.model import autocast_dtype, build_from_config, make_optimizer, make_preprocessor, open_stack
 from cryolatent.training.pixels import batch_pixels
 from cryolatent.training.run import CONFIG_NAME, LOG_FIELDS, LOG_NAME, RECON_ERROR_NAME, RUN_FILES, Run, read_log
 
@@ -260,7 +260,7 @@ def _fit(config, outdir, callbacks, ckpt, stack, pre, progress, info, device) ->
     np.random.seed(opt_cfg.seed)
     random.seed(opt_cfg.seed)
     model = build_from_config(config, D).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=opt_cfg.lr, weight_decay=opt_cfg.weight_decay)
+    optimizer = make_optimizer(model, config)
     start_epoch, ref_loss = 0, None
     history: list[dict] = []
     if ckpt is not None:

@@ -12,6 +12,7 @@ import torch
 
 from cryolatent.errors import InputError
 from cryolatent.io import ParticleStack, load_dataset
+from cryolatent.nn.encodings import GridEncoding
 from cryolatent.nn.vae import HetVAE, build_model
 from cryolatent.training.config import TrainConfig
 from cryolatent.training.data import Preprocessor
@@ -24,8 +25,19 @@ def build_from_config(config: TrainConfig, D: int) -> HetVAE:
     return build_model(
         D, m.zdim, enc_dim=m.enc_dim, enc_layers=m.enc_layers, dec_dim=m.dec_dim,
         dec_layers=m.dec_layers, pe_type=m.pe_type, pe_dim=m.pe_dim, enc_in_dim=enc_in,
-        include_dc=not m.ignore_dc,
+        include_dc=not m.ignore_dc, grid_levels=m.grid_levels, grid_features=m.grid_features,
+        grid_res=m.grid_res,
     )
+
+
+def make_optimizer(model: HetVAE, config: TrainConfig) -> torch.optim.Adam:
+    """Adam over the model: feature grids (pe_type ``grid``) at ``grid_lr``, the rest at ``lr``."""
+    o = config.optim
+    grids = [p for m in model.modules() if isinstance(m, GridEncoding) for p in m.parameters()]
+    ids = {id(p) for p in grids}
+    rest = [p for p in model.parameters() if id(p) not in ids]
+    groups = [{"params": rest}] + ([{"params": grids, "lr": o.grid_lr, "weight_decay": 0.0}] if grids else [])
+    return torch.optim.Adam(groups, lr=o.lr, weight_decay=o.weight_decay)
 
 
 def make_preprocessor(config: TrainConfig, D: int, norm: float = 1.0) -> Preprocessor:
