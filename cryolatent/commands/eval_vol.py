@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from cryolatent.commands._args import add_apix
 from cryolatent.errors import InputError
@@ -69,10 +70,10 @@ def run(args: argparse.Namespace) -> int:
         check_writable(name, args.force)
     particle_apix = args.apix or trained.pixel_size()
     apix = None if particle_apix is None else particle_apix * D / n
-    vols = eval_volumes(args.outdir, z, downsample=args.downsample, flip=args.flip,
-                        model=model, norm=float(ckpt["norm"]))
-    with atomic_paths(names, args.force) as tmps:
-        for tmp, vol in zip(tmps, vols):
+    with atomic_paths(names, args.force) as tmps:  # one volume in memory at a time
+        for tmp, zi in zip(tqdm(tmps, desc="volumes", unit="vol", disable=len(tmps) < 2), z):
+            vol = eval_volumes(args.outdir, zi[None], downsample=args.downsample, flip=args.flip,
+                               model=model, norm=float(ckpt["norm"]))[0]
             write_volume(tmp, vol, apix=apix, force=True)
     size = f"{apix:.3f} A voxels" if apix else "voxel size unknown: no pixel size in the run's files; give --apix"
     print(f"wrote {len(names)} volume(s) of {n}^3 voxels ({size}) to {Path(out)}")
