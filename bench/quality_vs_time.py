@@ -53,6 +53,9 @@ VARIANTS = {  # cryolatent train flags of each variant (on top of --preset small
     "march": ["--march-epochs", "4", "--march-start", "0.25"],
     "sub": ["--pixel-fraction", "0.35", "--keep-radius", "0.25"],
     "march+sub": ["--march-epochs", "4", "--march-start", "0.25", "--pixel-fraction", "0.35", "--keep-radius", "0.25"],
+    # the feature-grid decoder: grids up to 32 points per unit frequency (2-pixel cells), a small MLP
+    "grid": ["--pe-type", "grid", "--grid-res", "32", "--dec-dim", "64", "--dec-layers", "1"],
+    "grid128": ["--pe-type", "grid", "--grid-res", "32", "--dec-dim", "128", "--dec-layers", "2"],
 }
 
 
@@ -218,7 +221,8 @@ def main(argv=None) -> int:
                                                          "both, or none")
     p.add_argument("--ours-args", default="", help="further `cryolatent train` flags for every variant")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--reuse", action="store_true", help="score runs already trained instead of training again")
+    p.add_argument("--reuse", action="store_true", help="score runs already trained instead of training again, "
+                                                       "and keep the curves already in bench/work/qvt_<name>.json")
     p.add_argument("--name", help="name of the outputs (default: the dataset folder's)")
     p.add_argument("--no-results", action="store_true", help="do not touch bench/RESULTS.md")
     p.add_argument("--report-only", action="store_true",
@@ -229,16 +233,26 @@ def main(argv=None) -> int:
     truth = ground_truth(data)
     apix = float(clio.read_particles(data / "particles.mrcs").apix or 0) or None
     drgn_modes = {"matched": [False], "defaults": [True], "both": [False, True], "none": []}[args.cryodrgn]
-    runs = json.loads((WORK / f"qvt_{name}.json").read_text())["runs"] if args.report_only else []
+    saved = WORK / f"qvt_{name}.json"
+    old_runs = json.loads(saved.read_text())["runs"] if saved.exists() and (args.report_only or args.reuse) else []
+    runs = old_runs if args.report_only else []
+
+    def scored(label: str, seed: int, score):
+        """A run's curve: with ``--reuse``, the one already scored for this method, seed and epochs."""
+        for r in old_runs:
+            if r["method"] == label and r["seed"] == seed and len(r["curve"]) == args.epochs:
+                return r["curve"]
+        return score()
+
     for seed in [] if args.report_only else [int(s) for s in args.seeds.split(",")]:
         for defaults in drgn_modes:
-            run_dir = train_cryodrgn(args, data, seed, defaults)
             label = "cryoDRGN 4.3.1 (batch 16, AMP)" if defaults else "cryoDRGN 4.3.1 (batch 8)"
-            runs.append({"method": label, "seed": seed, "curve": cryodrgn_curve(run_dir, truth, apix)})
+            curve = scored(label, seed, lambda: cryodrgn_curve(train_cryodrgn(args, data, seed, defaults), truth, apix))
+            runs.append({"method": label, "seed": seed, "curve": curve})
         for variant in [v for v in args.variants.split(",") if v]:
-            out = train_ours(args, data, seed, variant)
-            runs.append({"method": f"cryolatent {variant}", "seed": seed, "flags": VARIANTS[variant],
-                         "curve": ours_curve(out, truth, apix)})
+            curve = scored(f"cryolatent {variant}", seed,
+                           lambda: ours_curve(train_ours(args, data, seed, variant), truth, apix))
+            runs.append({"method": f"cryolatent {variant}", "seed": seed, "flags": VARIANTS[variant], "curve": curve})
         (WORK / f"qvt_{name}.json").write_text(json.dumps({"args": vars(args), "runs": runs}, indent=1))
     rows = summary(runs)
     png = BENCH / f"quality_vs_time_{name}.png"
