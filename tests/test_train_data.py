@@ -131,3 +131,112 @@ def test_model_inputs_centre_the_images():
     assert torch.allclose(target, lat.translate(lat.select(images), t))
     xr, target_r = model_inputs(lat, images, t, "real")
     assert xr.shape == (2, 256) and torch.allclose(target_r, target, atol=1e-5)
+
+
+def _reference_batches(n, B, seed, epoch, block=1, rank=0, world=1):
+    """The sampler's batches as first written (every batch of the epoch made at once)."""
+    rng = np.random.default_rng([seed, epoch])
+    if block == 1:
+        order = rng.permutation(n)
+    else:
+        starts = rng.permutation(np.arange(0, n, block))
+        order = np.concatenate([np.arange(s, min(s + block, n)) for s in starts])
+        for s in range(0, n, 8 * block):
+            rng.shuffle(order[s : s + 8 * block])
+    if world > 1:
+        steps = -(-n // (B * world))
+        mine = np.resize(order, steps * B * world).reshape(steps, world, B)[:, rank]
+        return [sorted(b.tolist()) for b in mine]
+    return [sorted(order[s : s + B].tolist()) for s in range(0, n, B)]
+
+
+@pytest.mark.parametrize("n, B, block, world", [(101, 8, 1, 1), (101, 8, 3, 1), (1000, 16, 10, 1),
+                                                (97, 5, 4, 3), (64, 8, 8, 2)])
+def test_sampler_batches_are_unchanged(n, B, block, world):
+    for rank in range(world):
+        s = EpochBatchSampler(n, B, seed=7, block=block, rank=rank, world_size=world)
+        for epoch in (1, 2):
+            s.set_epoch(epoch)
+            assert list(s) == _reference_batches(n, B, 7, epoch, block, rank, world)
+
+
+@pytest.mark.parametrize("block", [1, 2])
+def test_sampler_makes_batches_one_at_a_time(block):
+    """An epoch of 10^6 particles holds one ordering (8 bytes a particle), not a list of every batch."""
+    import tracemalloc
+
+    n = 1_000_000
+    s = EpochBatchSampler(n, 8, seed=0, block=block)
+    s.set_epoch(1)
+    tracemalloc.start()
+    try:
+        it = iter(s)
+        first = next(it)
+        held, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(first) == 8
+    assert held < 1.5 * 8 * n, f"{held / 2**20:.1f} MiB held after the first batch"
+    assert peak < 3 * 8 * n, f"{peak / 2**20:.1f} MiB peak to make the first batch"
+
+
+def _lazy_stack(tmp_path, n, D=8):
+    from cryolatent.io import read_particles, write_mrcs
+
+    images = np.random.default_rng(0).normal(size=(n, D, D)).astype(np.float32)
+    write_mrcs(tmp_path / "p.mrcs", images)
+    stack = read_particles(tmp_path / "p.mrcs")
+    rots = np.broadcast_to(np.eye(3, dtype=np.float32), (n, 3, 3)).copy()
+    stack.poses = (rots, np.zeros((n, 2), np.float32))
+    return stack, images
+
+
+def test_block_shuffle_reads_whole_blocks(tmp_path, monkeypatch):
+    """With shuffle_block > 1 an epoch reads each block once, not each image, and the batches are unchanged."""
+    import cryolatent.io.particles as particles
+
+    n, block = 512, 32
+    stack, images = _lazy_stack(tmp_path, n)
+    reads = []
+    real = particles._pread_into
+
+    def counted(fd, buf, offset, path):
+        reads.append(buf.nbytes)
+        real(fd, buf, offset, path)
+
+    monkeypatch.setattr(particles, "_pread_into", counted)
+    pre = Preprocessor(8)
+    sampler = EpochBatchSampler(n, 8, seed=1, block=block)
+    sampler.set_epoch(3)
+    lazy = list(make_loader(ParticleData(stack, pre), sampler))
+    assert len(reads) <= n // block + 2, f"{len(reads)} reads for {n // block} blocks"
+    assert sum(reads) == images.nbytes  # every image read once
+    memory = list(make_loader(ParticleData(ArrayStack(images, stack.poses), pre), sampler))
+    in_worker = list(make_loader(ParticleData(stack, pre), sampler, num_workers=1, prefetch_factor=2))
+    assert len(lazy) == len(memory) == len(in_worker) == n // 8
+    for a, b, c in zip(lazy, memory, in_worker):
+        assert torch.equal(a["index"], b["index"]) and torch.equal(a["images"], b["images"])
+        assert torch.equal(c["images"], b["images"])
+
+    reads.clear()
+    full = list(make_loader(ParticleData(stack, pre), EpochBatchSampler(n, 8, seed=1)))
+    assert len(full) == n // 8 and len(reads) > n // 2  # a full shuffle reads image by image
+
+
+def test_read_ahead_only_for_block_shuffled_lazy_stacks(tmp_path):
+    from cryolatent.training.data import BlockReadAhead, read_ahead
+
+    stack, images = _lazy_stack(tmp_path, 64)
+    data = ParticleData(stack, Preprocessor(8))
+    ahead = read_ahead(data, EpochBatchSampler(64, 8, block=4))
+    assert isinstance(ahead.stack, BlockReadAhead) and data.stack is stack  # a copy; data unchanged
+    assert read_ahead(data, EpochBatchSampler(64, 8)) is data
+    assert read_ahead(data, EpochBatchSampler(64, 8, block=4, shuffle=False)) is data
+    assert read_ahead(data, EpochBatchSampler(64, 8, block=4, rank=1, world_size=2)) is data
+    assert read_ahead(data, EpochBatchSampler(64, 8, block=4), max_bytes=15 * 4 * 8 * 8 * 4) is data
+    in_memory = ParticleData(ArrayStack(images, stack.poses), Preprocessor(8))
+    assert read_ahead(in_memory, EpochBatchSampler(64, 8, block=4)) is in_memory
+    reader = BlockReadAhead(stack, 4, slots=16)
+    for idx in ([5, 6, 63], [0, 1, 2, 3], [62, 9, 9], list(range(0, 64, 3))):  # the last: too many blocks
+        np.testing.assert_array_equal(reader.images(idx), images[idx])
+    assert len(reader._blocks) <= 16

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -33,12 +33,18 @@ class _FileCache:
 
     def read(self, file_id: int, path: str, buf: np.ndarray, offset: int) -> None:
         """Fill ``buf`` from ``path`` at byte ``offset`` (thread-safe)."""
+        self.read_many(file_id, path, [(buf, offset)])
+
+    def read_many(self, file_id: int, path: str, reads: Iterable[tuple[np.ndarray, int]]) -> None:
+        """Fill each ``(buf, offset)`` of ``reads`` from ``path``, opening the file once (thread-safe)."""
         if self._pid != os.getpid():  # forked: reopen rather than share (or inherit a held lock)
             self._fds.clear()
             self._lock = threading.Lock()
             self._pid = os.getpid()
         with self._lock:  # an evicted descriptor must not be closed mid-read
-            _pread_into(self._fd(file_id, path), buf, offset, path)
+            fd = self._fd(file_id, path)
+            for buf, offset in reads:
+                _pread_into(fd, buf, offset, path)
 
     def _fd(self, file_id: int, path: str) -> int:
         fd = self._fds.get(file_id)
@@ -67,6 +73,9 @@ class _FileCache:
 
 
 def _pread_into(fd: int, buf: np.ndarray, offset: int, path: str) -> None:
+    """Fill the C-contiguous ``buf`` from ``fd`` at byte ``offset`` (a short read is retried)."""
+    if hasattr(os, "preadv") and os.preadv(fd, [buf], offset) == buf.nbytes:
+        return
     view = memoryview(buf).cast("B")
     done = 0
     while done < len(view):
@@ -81,15 +90,19 @@ def _pread_into(fd: int, buf: np.ndarray, offset: int, path: str) -> None:
         done += got
 
 
-def _runs(sorted_unique: np.ndarray, max_len: int = 256) -> Iterator[tuple[int, int]]:
+def _runs(sorted_unique: np.ndarray, max_len: int = 256) -> list[tuple[int, int]]:
     """``(start, stop)`` positions of runs of consecutive values (capped in length)."""
-    if len(sorted_unique) == 0:
-        return
-    breaks = np.flatnonzero(np.diff(sorted_unique) != 1) + 1
-    bounds = np.concatenate([[0], breaks, [len(sorted_unique)]])
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        for s in range(int(a), int(b), max_len):
-            yield s, min(s + max_len, int(b))
+    n = len(sorted_unique)
+    if n == 0:
+        return []
+    breaks = (np.flatnonzero(np.diff(sorted_unique) != 1) + 1).tolist()
+    bounds = list(zip([0, *breaks], [*breaks, n]))
+    if n <= max_len or all(b - a <= max_len for a, b in bounds):
+        return bounds
+    return [(s, min(s + max_len, b)) for a, b in bounds for s in range(a, b, max_len)]
+
+
+_NATIVE_F4 = np.dtype(np.float32)
 
 
 class ParticleStack:
@@ -200,10 +213,11 @@ class ParticleStack:
         if not np.issubdtype(pos.dtype, np.integer):
             raise IndexError(f"particle indices must be integers, got {pos.dtype}")
         pos = pos.astype(np.int64).ravel()
-        if pos.min() < -n or pos.max() >= n:
+        lo = pos.min()
+        if lo < -n or pos.max() >= n:
             bad = pos[(pos < -n) | (pos >= n)][0]
             raise IndexError(f"particle index {bad} out of range for {n} particles")
-        return np.where(pos < 0, pos + n, pos)
+        return np.where(pos < 0, pos + n, pos) if lo < 0 else pos
 
     def images(self, indices) -> np.ndarray:
         """Images of the particles ``indices`` (positions in this stack), in that order.
@@ -214,24 +228,17 @@ class ParticleStack:
             float32 ``(n, D, D)``, pixel values as stored.
         """
         pos = self._positions(indices)
-        out = np.empty((len(pos), self.D, self.D), dtype=np.float32)
-        if len(pos) == 0:
-            return out
         fids = self.file_ids[pos]
         fidx = self.file_index[pos]
-        order = np.argsort(fids, kind="stable")
-        sorted_fids = fids[order]
-        bounds = np.flatnonzero(np.diff(sorted_fids)) + 1
-        for group in np.split(order, bounds):
-            fid = int(fids[group[0]])
-            header = self._headers[fid]
-            uniq, inverse = np.unique(fidx[group], return_inverse=True)
-            block = np.empty((len(uniq), self.D, self.D), dtype=np.float32)
-            for a, b in _runs(uniq):
-                raw = np.empty((b - a, header.ny, header.nx), dtype=header.dtype)
-                self._cache.read(fid, header.path, raw, header.data_offset + int(uniq[a]) * header.image_bytes)
-                block[a:b] = raw
-            out[group] = block[inverse.ravel()]
+        one_file = len(self.files) == 1 or len(pos) == 0 or bool((fids == fids[0]).all())
+        if one_file and bool((np.diff(fidx) > 0).all()):  # sorted, distinct (training batches)
+            out = self._read_sorted(int(fids[0]) if len(pos) else 0, fidx)
+        else:
+            out = np.empty((len(pos), self.D, self.D), dtype=np.float32)
+            order = np.argsort(fids, kind="stable")
+            for group in np.split(order, np.flatnonzero(np.diff(fids[order])) + 1):
+                uniq, inverse = np.unique(fidx[group], return_inverse=True)
+                out[group] = self._read_sorted(int(fids[group[0]]), uniq)[inverse.ravel()]
         if not np.isfinite(out).all():
             row = int(np.flatnonzero(~np.isfinite(out).all(axis=(1, 2)))[0])
             p = int(pos[row])
@@ -241,6 +248,27 @@ class ParticleStack:
                 f"particle {int(self.orig_index[p])} (image {k} of this file) has {kind} pixels", path
             )
         return out
+
+    def _read_sorted(self, fid: int, uniq: np.ndarray) -> np.ndarray:
+        """float32 ``(len(uniq), D, D)`` images ``uniq`` (sorted, distinct) of file ``fid``.
+
+        One positional read per run of consecutive images, straight into the result
+        when the file holds native float32 (else through a buffer of at most one run).
+        """
+        block = np.empty((len(uniq), self.D, self.D), dtype=np.float32)
+        if len(uniq) == 0:
+            return block
+        header = self._headers[fid]
+        runs = _runs(uniq)
+        offsets = (header.data_offset + uniq[[a for a, _ in runs]].astype(np.int64) * header.image_bytes).tolist()
+        if header.dtype == _NATIVE_F4:
+            self._cache.read_many(fid, header.path, [(block[a:b], off) for (a, b), off in zip(runs, offsets)])
+            return block
+        for (a, b), off in zip(runs, offsets):
+            raw = np.empty((b - a, header.ny, header.nx), dtype=header.dtype)
+            self._cache.read(fid, header.path, raw, off)
+            block[a:b] = raw
+        return block
 
     def __getitem__(self, key) -> np.ndarray:
         if isinstance(key, (int, np.integer)):

@@ -7,13 +7,17 @@ sign inversion (``invert``) -> centred Hartley transform -> symmetrized to
 
 from __future__ import annotations
 
+import copy
+from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 import torch
 
 from cryolatent.errors import InputError
 from cryolatent.forward.fourier import ht_center, iht_center, symmetrize_ht
+from cryolatent.io.particles import ParticleStack
 
 
 def window_mask(D: int, in_rad: float = 0.85, out_rad: float = 0.99) -> torch.Tensor:
@@ -189,6 +193,68 @@ class ParticleData(torch.utils.data.Dataset):
         return batch
 
 
+class BlockReadAhead:
+    """A lazy stack read in whole aligned blocks of ``block`` particles, the latest blocks kept.
+
+    For :class:`EpochBatchSampler` batches with ``block > 1``: the sampler draws each
+    window of 8 shuffle blocks over many batches, so reading a block whole the first
+    time one of its particles is asked for (one request for a ``.mrcs``) replaces up
+    to ``block`` single-image reads. At most ``slots`` blocks are held (least recently
+    used dropped first); a batch spanning more than ``slots - 8`` blocks is read
+    directly. Images are those of ``stack.images``.
+    """
+
+    def __init__(self, stack, block: int, slots: int = 32):
+        self.stack, self.block, self.slots = stack, int(block), int(slots)
+        self.D = stack.D
+        self._blocks: OrderedDict[int, np.ndarray] = OrderedDict()  # least recently used first
+
+    def __len__(self) -> int:
+        return len(self.stack)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_blocks": OrderedDict()}
+
+    def _get(self, b: int) -> np.ndarray:
+        blk = self._blocks.get(b)
+        if blk is not None:
+            self._blocks.move_to_end(b)
+            return blk
+        if len(self._blocks) >= self.slots:
+            self._blocks.popitem(last=False)
+        start = b * self.block
+        blk = self._blocks[b] = self.stack.images(np.arange(start, min(start + self.block, len(self.stack))))
+        return blk
+
+    def images(self, indices) -> np.ndarray:
+        """float32 ``(n, D, D)`` images of the particles ``indices`` (positions in the stack)."""
+        idx = np.asarray(indices, dtype=np.int64).ravel().tolist()
+        if not idx or len({i // self.block for i in idx}) + 8 > self.slots:
+            return self.stack.images(np.asarray(idx, dtype=np.int64))
+        return np.stack([self._get(i // self.block)[i % self.block] for i in idx])
+
+
+def read_ahead(data: ParticleData, sampler, max_bytes: int = 128 * 2**20) -> ParticleData:
+    """``data`` reading whole shuffle blocks when ``sampler`` shuffles blocks of a lazy stack, else ``data``.
+
+    A copy of ``data`` whose stack is a :class:`BlockReadAhead` of at most ``max_bytes``;
+    none when 16 blocks would not fit (large images gain little) or when this process
+    draws only some of the batches (DDP ranks: each would read whole blocks for a
+    fraction of their images).
+    """
+    block = int(getattr(sampler, "block", 1))
+    if block <= 1 or not getattr(sampler, "shuffle", False) or getattr(sampler, "world_size", 1) > 1:
+        return data
+    if not isinstance(data.stack, ParticleStack):
+        return data
+    slots = min(32, max_bytes // (block * data.stack.D**2 * 4))
+    if slots < 16:
+        return data
+    out = copy.copy(data)
+    out.stack = BlockReadAhead(data.stack, block, slots)
+    return out
+
+
 def _keep_batch(batch):
     return batch
 
@@ -235,23 +301,25 @@ class EpochBatchSampler(torch.utils.data.Sampler):
         if self.block == 1:
             return rng.permutation(self.n)
         starts = rng.permutation(np.arange(0, self.n, self.block))
-        order = np.concatenate([np.arange(s, min(s + self.block, self.n)) for s in starts])
+        order = (starts[:, None] + np.arange(self.block)).ravel()
+        order = order[order < self.n]  # the last block may be short
         window = 8 * self.block
         for s in range(0, self.n, window):
             rng.shuffle(order[s : s + window])
         return order
 
-    def _batches(self) -> list[np.ndarray]:
+    def _batches(self) -> Iterator[np.ndarray]:
+        """This rank's batches of the epoch, each sorted, made one at a time from one O(N) ordering."""
         order = self._order()
-        per_step = self.batch_size * self.world_size
         if self.world_size > 1:
+            per_step = self.batch_size * self.world_size
             n_steps = -(-self.n // per_step)
-            order = np.resize(order, n_steps * per_step)
-            mine = order.reshape(n_steps, self.world_size, self.batch_size)[:, self.rank]
-            return [np.sort(b) for b in mine]
-        return [np.sort(order[s : s + self.batch_size]) for s in range(0, self.n, self.batch_size)]
+            mine = np.resize(order, n_steps * per_step).reshape(n_steps, self.world_size, self.batch_size)
+            order = mine[:, self.rank].ravel()
+        for s in range(0, len(order), self.batch_size):
+            yield np.sort(order[s : s + self.batch_size])
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[list[int]]:
         for b in self._batches():
             yield b.tolist()
 
@@ -263,7 +331,13 @@ class EpochBatchSampler(torch.utils.data.Sampler):
 
 def make_loader(data: ParticleData, sampler, num_workers: int = 0, prefetch_factor: int = 4,
                 pin_memory: bool = False) -> torch.utils.data.DataLoader:
-    """A DataLoader over ``data`` whose batches are ``sampler``'s index lists (dicts of tensors)."""
+    """A DataLoader over ``data`` whose batches are ``sampler``'s index lists (dicts of tensors).
+
+    With a block-shuffling ``sampler`` over a lazy stack and at most one worker (one reader
+    sees every batch), whole blocks are read ahead (:func:`read_ahead`).
+    """
+    if num_workers <= 1:
+        data = read_ahead(data, sampler)
     kwargs = {}
     if num_workers > 0:
         kwargs.update(prefetch_factor=prefetch_factor, persistent_workers=False)
