@@ -56,6 +56,7 @@ VARIANTS = {  # cryolatent train flags of each variant (on top of --preset small
     # the feature-grid decoder: grids up to 32 points per unit frequency (2-pixel cells), a small MLP
     "grid": ["--pe-type", "grid", "--grid-res", "32", "--dec-dim", "64", "--dec-layers", "1"],
     "grid128": ["--pe-type", "grid", "--grid-res", "32", "--dec-dim", "128", "--dec-layers", "2"],
+    "grid_fine": ["--pe-type", "grid", "--grid-lr", "1e-3", "--dec-dim", "64", "--dec-layers", "1"],  # cells of 1 pixel
 }
 
 
