@@ -90,11 +90,12 @@ def test_the_volume_cache_follows_the_grid():
 
 
 def test_grids_get_their_own_learning_rate():
-    cfg = tiny_config("x.mrcs", grid_lr=0.02)
+    cfg = tiny_config("x.mrcs", grid_lr=0.02, grid_weight_decay=0.5)
     cfg.model.pe_type = "grid"
     model = build_from_config(cfg, D)
     opt = make_optimizer(model, cfg)
     assert [g["lr"] for g in opt.param_groups] == [cfg.optim.lr, 0.02]
+    assert [g["weight_decay"] for g in opt.param_groups] == [0.0, 0.5]
     grid_ids = {id(p) for p in opt.param_groups[1]["params"]}
     assert grid_ids == {id(g) for g in model.decoder.encoding.grids}
     assert len(opt.param_groups[0]["params"]) + len(grid_ids) == len(list(model.parameters()))
@@ -135,4 +136,7 @@ def test_bad_grid_settings_are_refused(key, value):
         cfg.validate()
     cfg = tiny_config("x.mrcs", grid_lr=0)
     with pytest.raises(InputError, match="grid learning rate"):
+        cfg.validate()
+    cfg = tiny_config("x.mrcs", grid_weight_decay=-1)
+    with pytest.raises(InputError, match="grid_weight_decay"):
         cfg.validate()

@@ -71,11 +71,9 @@ class ModelConfig:
     dec_layers: int = _setting(3, "decoder hidden-to-hidden layers")
     pe_type: str = _setting("gaussian", f"positional encoding: {', '.join(PE_TYPES)}")
     pe_dim: int | None = _setting(None, "positional-encoding frequencies per axis; default: D // 2")
-    grid_levels: int = _setting(4, "pe_type grid: number of feature-grid levels (resolutions spaced geometrically "
-                                   "from 8 to grid_res)")
+    grid_levels: int = _setting(4, "pe_type grid: feature-grid levels (resolutions geometric from 8 to grid_res)")
     grid_features: int = _setting(4, "pe_type grid: feature channels per level")
-    grid_res: int | None = _setting(None, "pe_type grid: finest level's points per unit frequency (default: D, one "
-                                          "cell per lattice pixel)")
+    grid_res: int | None = _setting(None, "pe_type grid: finest level's points per unit frequency (default D)")
     enc_input: str = _setting("hartley", "encoder input: hartley (masked Hartley pixels, cryoDRGN's) or "
                                          "real (the centred real-space image)")
     ignore_dc: bool = _setting(True, "leave the zero-frequency pixel (the image mean, which depends on the "
@@ -93,6 +91,7 @@ class OptimConfig:
     lr: float = _setting(1e-4, "Adam learning rate")
     weight_decay: float = _setting(0.0, "Adam weight decay")
     grid_lr: float = _setting(1e-2, "Adam learning rate of the feature grids (pe_type grid)")
+    grid_weight_decay: float = _setting(0.0, "Adam weight decay (L2) of the feature grids (pe_type grid)")
     beta: float | None = _setting(None, "KL weight; default: 1 / zdim")
     beta_warmup: float = _setting(0.0, "epochs over which the KL weight ramps linearly from 0 to beta "
                                        "(KL annealing; 0: a constant beta, as cryoDRGN)")
@@ -333,6 +332,7 @@ class TrainConfig:
             (m.grid_res is None or (m.grid_res >= 8 and m.grid_res % 2 == 0),
              f"grid_res must be even and >= 8, got {m.grid_res}"),
             (o.grid_lr > 0, f"grid learning rate must be positive, got {o.grid_lr}"),
+            (o.grid_weight_decay >= 0, f"grid_weight_decay must be >= 0, got {o.grid_weight_decay}"),
             (m.enc_input in ("hartley", "real"), f"enc_input must be 'hartley' or 'real', got {m.enc_input!r}"),
             (o.epochs >= 1, f"epochs must be >= 1, got {o.epochs}"),
             (o.batch_size >= 1, f"batch size must be >= 1, got {o.batch_size}"),

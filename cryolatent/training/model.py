@@ -31,12 +31,15 @@ def build_from_config(config: TrainConfig, D: int) -> HetVAE:
 
 
 def make_optimizer(model: HetVAE, config: TrainConfig) -> torch.optim.Adam:
-    """Adam over the model: feature grids (pe_type ``grid``) at ``grid_lr``, the rest at ``lr``."""
+    """Adam over the model: feature grids (pe_type ``grid``) at ``grid_lr`` and ``grid_weight_decay``,
+    the rest at ``lr`` and ``weight_decay``."""
     o = config.optim
     grids = [p for m in model.modules() if isinstance(m, GridEncoding) for p in m.parameters()]
     ids = {id(p) for p in grids}
     rest = [p for p in model.parameters() if id(p) not in ids]
-    groups = [{"params": rest}] + ([{"params": grids, "lr": o.grid_lr, "weight_decay": 0.0}] if grids else [])
+    groups = [{"params": rest}]
+    if grids:
+        groups.append({"params": grids, "lr": o.grid_lr, "weight_decay": o.grid_weight_decay})
     return torch.optim.Adam(groups, lr=o.lr, weight_decay=o.weight_decay)
 
 
