@@ -125,3 +125,23 @@ class one_thread:
         import torch
 
         torch.set_num_threads(self.n)
+
+
+def assert_resumes_bit_identically(cfg, stack, folder, full, stop_after: int = 1) -> None:
+    """Train ``cfg`` in ``folder``, stopped after epoch ``stop_after`` and resumed: the weights equal ``full``'s run."""
+    import pytest
+
+    from cryolatent.training.loop import train
+
+    class Kill(Exception):
+        pass
+
+    def kill(m):
+        if m["epoch"] == stop_after:
+            raise Kill()
+
+    with pytest.raises(Kill):
+        train(cfg, folder, [kill], stack=stack, progress=False)
+    resumed = train(cfg, folder, resume=True, stack=stack, progress=False)
+    for k, v in full.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k

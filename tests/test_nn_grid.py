@@ -13,7 +13,7 @@ from cryolatent.training.data import ArrayStack
 from cryolatent.training.loop import train
 from cryolatent.training.model import build_from_config, make_optimizer
 
-from _nn_helpers import make_blob_dataset, one_thread, tiny_config
+from _nn_helpers import assert_resumes_bit_identically, make_blob_dataset, one_thread, tiny_config
 
 D = 16
 
@@ -111,19 +111,7 @@ def test_training_a_grid_decoder_learns_and_resumes_bit_identically(tmp_path):
     full = train(cfg, tmp_path / "a", stack=stack, progress=False)
     losses = [h["loss"] for h in full.history]
     assert all(np.isfinite(losses)) and max(losses[-2:]) < 0.95 * losses[0]
-
-    class Kill(Exception):
-        pass
-
-    def kill(m):
-        if m["epoch"] == 3:
-            raise Kill()
-
-    with pytest.raises(Kill):
-        train(cfg, tmp_path / "b", [kill], stack=stack, progress=False)
-    resumed = train(cfg, tmp_path / "b", resume=True, stack=stack, progress=False)
-    for k, v in full.model.state_dict().items():
-        assert torch.equal(v, resumed.model.state_dict()[k]), k
+    assert_resumes_bit_identically(cfg, stack, tmp_path / "b", full, stop_after=3)
 
 
 @pytest.mark.parametrize("key, value", [("grid_res", 7), ("grid_levels", 0), ("grid_features", 0)])

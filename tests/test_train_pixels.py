@@ -14,7 +14,7 @@ from cryolatent.training.data import ArrayStack
 from cryolatent.training.loop import train
 from cryolatent.training.pixels import batch_pixels, march_radius, radius_px, sample, within
 
-from _nn_helpers import make_blob_dataset, one_thread, tiny_config
+from _nn_helpers import assert_resumes_bit_identically, make_blob_dataset, one_thread, tiny_config
 
 D = 16
 
@@ -97,19 +97,7 @@ def test_training_with_both_levers_learns_and_resumes_bit_identically(tmp_path):
     full = train(cfg, tmp_path / "a", stack=stack, progress=False)
     losses = [h["loss"] for h in full.history]
     assert all(np.isfinite(losses)) and losses[-1] < losses[0]
-
-    class Kill(Exception):
-        pass
-
-    def kill(m):
-        if m["epoch"] == 1:
-            raise Kill()
-
-    with pytest.raises(Kill):
-        train(cfg, tmp_path / "b", [kill], stack=stack, progress=False)
-    resumed = train(cfg, tmp_path / "b", resume=True, stack=stack, progress=False)
-    for k, v in full.model.state_dict().items():
-        assert torch.equal(v, resumed.model.state_dict()[k]), k
+    assert_resumes_bit_identically(cfg, stack, tmp_path / "b", full, stop_after=1)
 
 
 @pytest.mark.parametrize("key, value", [("march_start", 0), ("pixel_fraction", 1.5), ("keep_radius", -0.1),
