@@ -11,7 +11,7 @@ from cryolatent.nn.decoder import CoordinateDecoder, canonicalize, eval_volume, 
 from cryolatent.nn.encodings import GridEncoding, grid_resolutions, make_encoding
 from cryolatent.training.data import ArrayStack
 from cryolatent.training.loop import train
-from cryolatent.training.model import build_from_config, make_optimizer
+from cryolatent.training.model import build_from_config, make_optimizer, set_grid_lr
 
 from _nn_helpers import assert_resumes_bit_identically, make_blob_dataset, one_thread, tiny_config
 
@@ -96,6 +96,9 @@ def test_grids_get_their_own_learning_rate():
     opt = make_optimizer(model, cfg)
     assert [g["lr"] for g in opt.param_groups] == [cfg.optim.lr, 0.02]
     assert [g["weight_decay"] for g in opt.param_groups] == [0.0, 0.5]
+    cfg.optim.grid_lr_decay = 0.5
+    set_grid_lr(opt, cfg, 3)  # the third epoch: two halvings, the rest untouched
+    assert [g["lr"] for g in opt.param_groups] == [cfg.optim.lr, 0.005]
     grid_ids = {id(p) for p in opt.param_groups[1]["params"]}
     assert grid_ids == {id(g) for g in model.decoder.encoding.grids}
     assert len(opt.param_groups[0]["params"]) + len(grid_ids) == len(list(model.parameters()))
@@ -106,7 +109,7 @@ def test_grids_get_their_own_learning_rate():
 def test_training_a_grid_decoder_learns_and_resumes_bit_identically(tmp_path):
     images, rots, trans, ctf, _ = make_blob_dataset(48, D, seed=1)
     stack = ArrayStack(images, (rots, trans), ctf, apix=4.0)
-    cfg = tiny_config("memory", epochs=6, pixel_fraction=0.5, keep_radius=0.3)
+    cfg = tiny_config("memory", epochs=6, pixel_fraction=0.5, keep_radius=0.3, grid_lr_decay=0.7)
     cfg.model.pe_type, cfg.model.grid_levels, cfg.model.grid_features = "grid", 2, 4
     full = train(cfg, tmp_path / "a", stack=stack, progress=False)
     losses = [h["loss"] for h in full.history]
@@ -128,3 +131,6 @@ def test_bad_grid_settings_are_refused(key, value):
     cfg = tiny_config("x.mrcs", grid_weight_decay=-1)
     with pytest.raises(InputError, match="grid_weight_decay"):
         cfg.validate()
+    for decay in (0, 1.5):
+        with pytest.raises(InputError, match="grid_lr_decay"):
+            tiny_config("x.mrcs", grid_lr_decay=decay).validate()

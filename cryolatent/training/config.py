@@ -13,6 +13,9 @@ Precedence everywhere: defaults < preset < a settings file < explicit values.
 
 ``OUTDIR/config.yaml`` (see :meth:`TrainConfig.to_yaml`) records every
 hyperparameter, the data paths and the ``cryolatent`` version of a run.
+
+This module is long because it holds every setting with its help text, the
+presets and the checks in one place (the CLI and settings files read them here).
 """
 
 from __future__ import annotations
@@ -92,6 +95,7 @@ class OptimConfig:
     weight_decay: float = _setting(0.0, "Adam weight decay")
     grid_lr: float = _setting(1e-2, "Adam learning rate of the feature grids (pe_type grid)")
     grid_weight_decay: float = _setting(0.0, "Adam weight decay (L2) of the feature grids (pe_type grid)")
+    grid_lr_decay: float = _setting(1.0, "the grids' learning rate is multiplied by this after every epoch (1: constant)")
     beta: float | None = _setting(None, "KL weight; default: 1 / zdim")
     beta_warmup: float = _setting(0.0, "epochs over which the KL weight ramps linearly from 0 to beta "
                                        "(KL annealing; 0: a constant beta, as cryoDRGN)")
@@ -333,6 +337,7 @@ class TrainConfig:
              f"grid_res must be even and >= 8, got {m.grid_res}"),
             (o.grid_lr > 0, f"grid learning rate must be positive, got {o.grid_lr}"),
             (o.grid_weight_decay >= 0, f"grid_weight_decay must be >= 0, got {o.grid_weight_decay}"),
+            (0 < o.grid_lr_decay <= 1, f"grid_lr_decay must be in (0, 1], got {o.grid_lr_decay}"),
             (m.enc_input in ("hartley", "real"), f"enc_input must be 'hartley' or 'real', got {m.enc_input!r}"),
             (o.epochs >= 1, f"epochs must be >= 1, got {o.epochs}"),
             (o.batch_size >= 1, f"batch size must be >= 1, got {o.batch_size}"),

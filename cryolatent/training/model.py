@@ -43,6 +43,13 @@ def make_optimizer(model: HetVAE, config: TrainConfig) -> torch.optim.Adam:
     return torch.optim.Adam(groups, lr=o.lr, weight_decay=o.weight_decay)
 
 
+def set_grid_lr(optimizer: torch.optim.Optimizer, config: TrainConfig, epoch: int) -> None:
+    """Set the feature grids' learning rate for ``epoch`` (1-based): ``grid_lr * grid_lr_decay ** (epoch - 1)``."""
+    o = config.optim
+    for group in optimizer.param_groups[1:]:  # make_optimizer's grid group
+        group["lr"] = o.grid_lr * o.grid_lr_decay ** (epoch - 1)
+
+
 def make_preprocessor(config: TrainConfig, D: int, norm: float = 1.0) -> Preprocessor:
     """The image preprocessing of a configuration (``norm``: the data standard deviation)."""
     d = config.data
