@@ -59,6 +59,8 @@ VARIANTS = {  # cryolatent train flags of each variant (on top of --preset small
     "grid128_lr2e-3": ["--pe-type", "grid", "--grid-res", "32", "--dec-dim", "128", "--dec-layers", "2", "--grid-lr", "2e-3"],
     "grid128_wd": ["--pe-type", "grid", "--grid-res", "32", "--dec-dim", "128", "--dec-layers", "2",
                    "--grid-weight-decay", "1e-3"],
+    "grid128_decay": ["--pe-type", "grid", "--grid-res", "32", "--dec-dim", "128", "--dec-layers", "2",
+                      "--grid-lr-decay", "0.5"],
     "grid_fine": ["--pe-type", "grid", "--grid-lr", "1e-3", "--dec-dim", "64", "--dec-layers", "1"],  # cells of 1 pixel
 }
 
