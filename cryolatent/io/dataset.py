@@ -136,22 +136,6 @@ def _match_count(n_rows: int, what: str, source, n: int, ind: np.ndarray | None)
     raise InputError(f"has {n_rows} {what} but the stack has {n} particles{extra}", source)
 
 
-VALIDATE_ROWS = 1 << 14
-
-
-def _validate_in_chunks(check, arrays, source) -> None:
-    """``check(*arrays, source)``, :data:`VALIDATE_ROWS` rows at a time (its float64 temporaries stay
-    small however many particles); a failing chunk is checked again whole, so that the message
-    names the particle's row in the full arrays."""
-    n = len(arrays[0])
-    for s in range(0, n, VALIDATE_ROWS):
-        try:
-            check(*(a[s : s + VALIDATE_ROWS] for a in arrays), source)
-        except InputError:
-            check(*arrays, source)
-            raise
-
-
 def load_dataset(
     particles: str | os.PathLike,
     poses=None,
@@ -223,9 +207,9 @@ def load_dataset(
     ctf_full = ctf_data is None or _match_count(len(ctf_data), "CTF rows", ctf_src, n, ind)
     validate_apix(stack.apix, stack.source)
     if pose_data is not None:
-        _validate_in_chunks(validate_poses, pose_data, pose_src)
+        validate_poses(pose_data[0], pose_data[1], pose_src)
     if ctf_data is not None:
-        _validate_in_chunks(validate_ctf, (ctf_data,), ctf_src)
+        validate_ctf(ctf_data, ctf_src)
 
     stack.poses, stack.ctf = None, None
     if ind is not None:
