@@ -24,11 +24,15 @@ def _single_thread():
         yield
 
 
-def _decoder(zdim: int = 3, seed: int = 0) -> CoordinateDecoder:
+def _grids(module: torch.nn.Module) -> list[torch.nn.Parameter]:
+    return [g for m in module.modules() if isinstance(m, GridEncoding) for g in m.grids]
+
+
+def _decoder(zdim: int = 3, seed: int = 0, pe_type: str = "grid") -> CoordinateDecoder:
     torch.manual_seed(seed)
-    dec = CoordinateDecoder(make_encoding("grid", D, grid_levels=3, grid_features=2, seed=seed), 32, 1, zdim)
+    dec = CoordinateDecoder(make_encoding(pe_type, D, grid_levels=3, grid_features=2, seed=seed), 32, 1, zdim)
     with torch.no_grad():  # features far from their small start, so that every level matters
-        for grid in dec.encoding.grids:
+        for grid in _grids(dec):
             grid.normal_()
     return dec
 
@@ -62,9 +66,25 @@ def test_trilinear_features_reproduce_a_linear_function_of_the_frequency():
     assert out.shape == (500, enc.out_dim)
 
 
-def test_the_grid_decoder_is_hermitian():
+def test_the_hybrid_encoding_is_the_fourier_features_then_the_grid():
+    enc = make_encoding("gaussian+grid", D, grid_levels=2, grid_features=3, grid_res=8, seed=4)
+    fourier = make_encoding("gaussian", D, seed=4)
+    grid = make_encoding("grid", D, grid_levels=2, grid_features=3, grid_res=8, seed=4)
+    k, _ = canonicalize(torch.rand(200, 3) - 0.5)
+    assert enc.out_dim == fourier.out_dim + grid.out_dim == enc(k).shape[-1]
+    assert torch.equal(enc(k), torch.cat([fourier(k), grid(k)], -1))
+    cfg = tiny_config("x.mrcs", grid_lr=0.03)
+    cfg.model.pe_type = "gaussian+grid"
+    model = build_from_config(cfg, D)
+    opt = make_optimizer(model, cfg)  # its grids train at grid_lr, its Fourier features are a fixed buffer
+    assert [g["lr"] for g in opt.param_groups] == [cfg.optim.lr, 0.03]
+    assert {id(p) for p in opt.param_groups[1]["params"]} == {id(g) for g in _grids(model)} != set()
+
+
+@pytest.mark.parametrize("pe_type", ["grid", "gaussian+grid"])
+def test_the_grid_decoder_is_hermitian(pe_type):
     """``F(-k) = conj F(k)`` everywhere, the ``kz = 0`` plane included, so its volumes are real."""
-    dec = _decoder()
+    dec = _decoder(pe_type=pe_type)
     z = torch.randn(2, 3)
     k = torch.rand(2, 300, 3) - 0.5
     k[:, :50, 2] = 0  # on the kz = 0 plane (ties broken on ky, then kx)
@@ -85,7 +105,7 @@ def test_the_volume_cache_follows_the_grid():
     before = eval_volume(dec, z, D)
     assert torch.equal(before, eval_volume(dec, z, D))
     with torch.no_grad():
-        dec.encoding.grids[-1].mul_(2)  # an optimiser step on the grid alone
+        _grids(dec)[-1].mul_(2)  # an optimiser step on the grid alone
     assert not torch.allclose(before, eval_volume(dec, z, D))
 
 

@@ -29,6 +29,9 @@ feature is ``sin(w x)`` / ``cos(w x)`` for each axis ``x``):
     feature vectors at several resolutions over the half-space the decoder evaluates,
     read by trilinear interpolation, followed by the coordinates.  The decoder's MLP can
     then be small (one or two layers of 64-128): the cost per pixel falls about five-fold.
+``gaussian+grid``
+    Both side by side (:class:`ConcatEncoding`): the random Fourier features give the MLP a
+    smooth basis, coarse grids (``grid_res`` of 16-32) a fast start on the low frequencies.
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-PE_TYPES = ("geom_lowf", "geom_ft", "geom_full", "geom_nohighf", "linear_lowf", "gaussian", "none", "grid")
+PE_TYPES = ("geom_lowf", "geom_ft", "geom_full", "geom_nohighf", "linear_lowf", "gaussian", "none", "grid",
+            "gaussian+grid")
 
 
 class Encoding(nn.Module):
@@ -154,6 +158,28 @@ class GridEncoding(Encoding):
         return out.reshape(*lead, self.out_dim)
 
 
+class ConcatEncoding(Encoding):
+    """Several encodings of the same coordinates, concatenated.
+
+    Parameters
+    ----------
+    parts
+        The encodings, in output order.
+    """
+
+    def __init__(self, parts: list[Encoding]) -> None:
+        super().__init__()
+        self.parts = nn.ModuleList(parts)
+        self.out_dim = sum(part.out_dim for part in parts)
+
+    def forward(self, coords: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        outs = [part(coords) for part in self.parts]
+        dtype = outs[0].dtype
+        for out in outs[1:]:
+            dtype = torch.promote_types(dtype, out.dtype)
+        return torch.cat([out.to(dtype) for out in outs], -1)
+
+
 def grid_resolutions(D: int, levels: int, finest: int | None = None, coarsest: int = 8) -> list[int]:
     """``levels`` even resolutions spaced geometrically from ``coarsest`` to ``finest`` (default ``D``)."""
     finest = int(finest or D)
@@ -192,10 +218,15 @@ def make_encoding(
     seed
         Seed of the ``gaussian`` features (and of the ``grid``'s initial values).
     grid_levels, grid_features, grid_res
-        ``grid``: number of levels, feature channels per level, finest resolution (default ``D``).
+        ``grid``, ``gaussian+grid``: number of levels, feature channels per level, finest
+        resolution (default ``D``).
     """
     if pe_type == "grid":
         return GridEncoding(grid_resolutions(D, grid_levels, grid_res), grid_features, seed=seed)
+    if pe_type == "gaussian+grid":
+        return ConcatEncoding([make_encoding("gaussian", D, pe_dim, sigma, seed),
+                               make_encoding("grid", D, grid_levels=grid_levels, grid_features=grid_features,
+                                             grid_res=grid_res, seed=seed)])
     n = int(pe_dim) if pe_dim else D // 2
     if n < 1:
         raise ValueError(f"pe_dim must be >= 1, got {n}")
