@@ -242,6 +242,15 @@ def test_preset_small_is_what_the_benchmark_passed(tmp_path):
         _parse("p.mrcs", "-o", str(tmp_path), *old))
 
 
+def test_preset_fast_is_what_the_benchmark_measured(tmp_path):
+    """bench/quality_vs_time.py measured ``--preset fast`` as its variant ``mlp128_lr3e-4+sub``: these flags."""
+    flags = ["--dec-dim", "128", "--lr", "3e-4", "--pixel-fraction", "0.35", "--keep-radius", "0.25"]
+    out = ["-o", str(tmp_path)]
+    fast = build_config(_parse("p.mrcs", *out, "--preset", "fast"))
+    assert fast == build_config(_parse("p.mrcs", *out, "--preset", "small", *flags))
+    assert (fast.model.dec_dim, fast.model.enc_dim, fast.optim.lr, fast.optim.pixel_fraction) == (128, 256, 3e-4, 0.35)
+
+
 @pytest.mark.parametrize("dataset_name, preset", [("default", "small"), ("tiny", "tiny")])
 def test_notebook_training_from_the_terminal(tmp_path, dataset_name, preset):
     """Notebook 02's run (a project's preprocessed particles, its preset) is the terminal's

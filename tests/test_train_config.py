@@ -33,8 +33,8 @@ def test_every_field_has_help_and_a_unique_setting_name():
     assert {n for n, s in SETTINGS.items() if s.path} == {"particles", "poses", "ctf", "ind", "datadir"}
 
 
-def test_presets_override_only_network_sizes():
-    assert set(PRESETS) == {"paper", "small", "tiny"}
+def test_presets_override_network_sizes_and_fast_its_levers_too():
+    assert set(PRESETS) == {"paper", "small", "tiny", "fast"}
     small = TrainConfig.from_preset("small")
     assert (small.model.enc_dim, small.model.enc_layers, small.model.dec_dim, small.model.dec_layers) == (256, 3, 256, 3)
     tiny = TrainConfig.from_preset("tiny", zdim=4)
@@ -44,7 +44,13 @@ def test_presets_override_only_network_sizes():
     assert ModelConfig().enc_dim == 1024
     small.model.enc_dim = small.model.dec_dim = 1024
     assert small == TrainConfig()
-    with pytest.raises(InputError, match="unknown preset 'huge'; choose from paper, small, tiny"):
+    # 'fast' is 'small' with a decoder half as wide, a higher learning rate and pixel subsampling
+    fast = TrainConfig.from_preset("fast")
+    assert (fast.model.dec_dim, fast.optim.lr, fast.optim.pixel_fraction) == (128, 3e-4, 0.35)
+    fast.model.dec_dim, fast.optim.lr, fast.optim.pixel_fraction = 256, 1e-4, 1.0
+    small.model.enc_dim = small.model.dec_dim = 256
+    assert fast == small
+    with pytest.raises(InputError, match="unknown preset 'huge'; choose from paper, small, tiny, fast"):
         TrainConfig.from_preset("huge")
 
 
