@@ -86,7 +86,8 @@ def make_dataset(args) -> Path:
 
 def ground_truth(data: Path) -> dict:
     gt = np.load(data / "ground_truth.npz")
-    return {"label": gt["label"], "t": gt["t"], "state": gt["state"], "volumes": ground_truth_volumes(data)}
+    second = {"t2": gt["t2"]} if "t2" in gt else {}  # the two-domain molecule's second hinge
+    return {"label": gt["label"], "t": gt["t"], **second, "state": gt["state"], "volumes": ground_truth_volumes(data)}
 
 
 def score(z: np.ndarray, truth: dict, decode, apix: float) -> dict:
