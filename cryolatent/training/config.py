@@ -210,7 +210,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("paper", "encoder and decoder 3 x 1024, cryoDRGN's default (the plain defaults)", _widths(1024, 3)),
     Preset("small", "encoder and decoder 3 x 256 (the benchmark, the demo and the notebooks)", _widths(256, 3)),
     Preset("tiny", "encoder and decoder 2 x 128 (CI's notebooks on the tiny dataset)", _widths(128, 2)),
-    Preset("fast", "encoder 3 x 256, decoder 3 x 128, learning rate 3e-4, 35% of the pixels a batch (unbiased): "
+    Preset("fast", "encoder 3 x 256, decoder 3 x 128, learning rate 3e-4, pixel fraction 0.35 a batch (unbiased): "
                    "cryoDRGN's maps and latent in under a fifth of its time on the benchmark (bench/RESULTS.md)",
            {**_widths(256, 3), "dec_dim": 128, "lr": 3e-4, "pixel_fraction": 0.35, "keep_radius": 0.25}),
 )}
