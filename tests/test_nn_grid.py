@@ -11,7 +11,7 @@ from cryolatent.nn.decoder import CoordinateDecoder, canonicalize, eval_volume, 
 from cryolatent.nn.encodings import GridEncoding, grid_resolutions, make_encoding
 from cryolatent.training.data import ArrayStack
 from cryolatent.training.loop import train
-from cryolatent.training.model import build_from_config, make_optimizer, set_grid_lr
+from cryolatent.training.model import build_from_config, make_optimizer, set_lrs
 
 from _nn_helpers import assert_resumes_bit_identically, make_blob_dataset, one_thread, tiny_config
 
@@ -117,7 +117,7 @@ def test_grids_get_their_own_learning_rate():
     assert [g["lr"] for g in opt.param_groups] == [cfg.optim.lr, 0.02]
     assert [g["weight_decay"] for g in opt.param_groups] == [0.0, 0.5]
     cfg.optim.grid_lr_decay = 0.5
-    set_grid_lr(opt, cfg, 3)  # the third epoch: two halvings, the rest untouched
+    set_lrs(opt, cfg, 3)  # the third epoch: two halvings, the rest untouched
     assert [g["lr"] for g in opt.param_groups] == [cfg.optim.lr, 0.005]
     grid_ids = {id(p) for p in opt.param_groups[1]["params"]}
     assert grid_ids == {id(g) for g in model.decoder.encoding.grids}

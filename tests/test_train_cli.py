@@ -243,12 +243,15 @@ def test_preset_small_is_what_the_benchmark_passed(tmp_path):
 
 
 def test_preset_fast_is_what_the_benchmark_measured(tmp_path):
-    """bench/quality_vs_time.py measured ``--preset fast`` as its variant ``mlp128_lr3e-4+sub``: these flags."""
-    flags = ["--dec-dim", "128", "--lr", "3e-4", "--pixel-fraction", "0.35", "--keep-radius", "0.25"]
+    """bench/quality_vs_time.py measured ``--preset fast`` as these flags (its variant ``fast``, first as
+    ``fast_decay10``; ``fast_nodecay`` is the preset before the learning-rate decay)."""
+    flags = ["--dec-dim", "128", "--lr", "3e-4", "--pixel-fraction", "0.35", "--keep-radius", "0.25",
+             "--lr-decay-epochs", "10", "--lr-final", "0.1"]
     out = ["-o", str(tmp_path)]
     fast = build_config(_parse("p.mrcs", *out, "--preset", "fast"))
     assert fast == build_config(_parse("p.mrcs", *out, "--preset", "small", *flags))
     assert (fast.model.dec_dim, fast.model.enc_dim, fast.optim.lr, fast.optim.pixel_fraction) == (128, 256, 3e-4, 0.35)
+    assert (fast.optim.lr_decay_epochs, fast.optim.lr_final) == (10, 0.1)
 
 
 @pytest.mark.parametrize("dataset_name, preset", [("default", "small"), ("tiny", "tiny")])

@@ -44,10 +44,12 @@ def test_presets_override_network_sizes_and_fast_its_levers_too():
     assert ModelConfig().enc_dim == 1024
     small.model.enc_dim = small.model.dec_dim = 1024
     assert small == TrainConfig()
-    # 'fast' is 'small' with a decoder half as wide, a higher learning rate and pixel subsampling
+    # 'fast' is 'small' with a decoder half as wide, a higher, then decaying learning rate and pixel subsampling
     fast = TrainConfig.from_preset("fast")
     assert (fast.model.dec_dim, fast.optim.lr, fast.optim.pixel_fraction) == (128, 3e-4, 0.35)
+    assert (fast.optim.lr_decay_epochs, fast.optim.lr_final) == (10, 0.1)
     fast.model.dec_dim, fast.optim.lr, fast.optim.pixel_fraction = 256, 1e-4, 1.0
+    fast.optim.lr_decay_epochs = 0
     small.model.enc_dim = small.model.dec_dim = 256
     assert fast == small
     with pytest.raises(InputError, match="unknown preset 'huge'; choose from paper, small, tiny, fast"):

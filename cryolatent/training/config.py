@@ -96,6 +96,10 @@ class OptimConfig:
     grid_lr: float = _setting(1e-2, "Adam learning rate of the feature grids (pe_type grid)")
     grid_weight_decay: float = _setting(0.0, "Adam weight decay (L2) of the feature grids (pe_type grid)")
     grid_lr_decay: float = _setting(1.0, "the grids' learning rate is multiplied by this after every epoch (1: constant)")
+    lr_decay_epochs: float = _setting(0.0, "over the last this-many epochs every learning rate falls along a half "
+                                           "cosine to lr_final times its value, averaging out the gradient noise "
+                                           "of low-SNR data (0: constant)")
+    lr_final: float = _setting(0.1, "the learning rates' factor at the end of the decay (lr_decay_epochs)")
     beta: float | None = _setting(None, "KL weight; default: 1 / zdim")
     beta_warmup: float = _setting(0.0, "epochs over which the KL weight ramps linearly from 0 to beta "
                                        "(KL annealing; 0: a constant beta, as cryoDRGN)")
@@ -210,9 +214,11 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("paper", "encoder and decoder 3 x 1024, cryoDRGN's default (the plain defaults)", _widths(1024, 3)),
     Preset("small", "encoder and decoder 3 x 256 (the benchmark, the demo and the notebooks)", _widths(256, 3)),
     Preset("tiny", "encoder and decoder 2 x 128 (CI's notebooks on the tiny dataset)", _widths(128, 2)),
-    Preset("fast", "encoder 3 x 256, decoder 3 x 128, learning rate 3e-4, pixel fraction 0.35 a batch (unbiased): "
-                   "cryoDRGN's maps and latent in under a fifth of its time on the benchmark (bench/RESULTS.md)",
-           {**_widths(256, 3), "dec_dim": 128, "lr": 3e-4, "pixel_fraction": 0.35, "keep_radius": 0.25}),
+    Preset("fast", "encoder 3 x 256, decoder 3 x 128, learning rate 3e-4 falling to a tenth over the last 10 "
+                   "epochs, pixel fraction 0.35 a batch (unbiased): cryoDRGN's maps and latent in under a fifth "
+                   "of its time on the benchmark (bench/RESULTS.md)",
+           {**_widths(256, 3), "dec_dim": 128, "lr": 3e-4, "lr_decay_epochs": 10.0, "lr_final": 0.1,
+            "pixel_fraction": 0.35, "keep_radius": 0.25}),
 )}
 
 
@@ -341,6 +347,8 @@ class TrainConfig:
             (o.grid_lr > 0, f"grid learning rate must be positive, got {o.grid_lr}"),
             (o.grid_weight_decay >= 0, f"grid_weight_decay must be >= 0, got {o.grid_weight_decay}"),
             (0 < o.grid_lr_decay <= 1, f"grid_lr_decay must be in (0, 1], got {o.grid_lr_decay}"),
+            (o.lr_decay_epochs >= 0, f"lr_decay_epochs must be >= 0 epochs, got {o.lr_decay_epochs}"),
+            (0 < o.lr_final <= 1, f"lr_final must be in (0, 1], got {o.lr_final}"),
             (m.enc_input in ("hartley", "real"), f"enc_input must be 'hartley' or 'real', got {m.enc_input!r}"),
             (o.epochs >= 1, f"epochs must be >= 1, got {o.epochs}"),
             (o.batch_size >= 1, f"batch size must be >= 1, got {o.batch_size}"),

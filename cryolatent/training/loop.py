@@ -49,7 +49,7 @@ from cryolatent.training.data import (
 )
 from cryolatent.training.evaluate import encode_and_score
 from cryolatent.training.model import (
-    autocast_dtype, build_from_config, make_optimizer, make_preprocessor, open_stack, set_grid_lr,
+    autocast_dtype, build_from_config, make_optimizer, make_preprocessor, open_stack, set_lrs,
 )
 from cryolatent.training.pixels import batch_pixels
 from cryolatent.training.run import CONFIG_NAME, LOG_FIELDS, LOG_NAME, RECON_ERROR_NAME, RUN_FILES, Run, read_log
@@ -303,13 +303,13 @@ def _fit(config, outdir, callbacks, ckpt, stack, pre, progress, info, device) ->
 
     for epoch in range(start_epoch + 1, opt_cfg.epochs + 1):
         sampler.set_epoch(epoch)
-        set_grid_lr(optimizer, config, epoch)
         model.train()
         pixel_rng = torch.Generator(device=device).manual_seed(opt_cfg.seed * 1_000_003 + epoch * 7919 + info.rank)
         sums = torch.zeros(4, dtype=torch.float64, device=device)  # loss, recon, kl, count
         t0 = time.perf_counter()
         bar = _progress(loader, len(sampler), epoch, opt_cfg.epochs, progress and info.is_main)
         for step, batch in enumerate(bar):
+            set_lrs(optimizer, config, epoch, step, len(sampler))
             batch = _to_device(batch, device)
             x, target = model_inputs(lattice, batch["images"], batch["trans_px"], config.model.enc_input)
             pix = batch_pixels(lattice, march_start=opt_cfg.march_start, march_epochs=opt_cfg.march_epochs,

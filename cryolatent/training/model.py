@@ -6,6 +6,7 @@ A leaf of :mod:`cryolatent.training`: it imports neither the run folder
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import torch
@@ -43,11 +44,28 @@ def make_optimizer(model: HetVAE, config: TrainConfig) -> torch.optim.Adam:
     return torch.optim.Adam(groups, lr=o.lr, weight_decay=o.weight_decay)
 
 
-def set_grid_lr(optimizer: torch.optim.Optimizer, config: TrainConfig, epoch: int) -> None:
-    """Set the feature grids' learning rate for ``epoch`` (1-based): ``grid_lr * grid_lr_decay ** (epoch - 1)``."""
+def lr_factor(epochs: int, decay_epochs: float, final: float, epoch: int, step: int, n_steps: int) -> float:
+    """The learning rates' factor at batch ``step`` (0-based) of ``n_steps`` in ``epoch`` (1-based).
+
+    1 until the last ``decay_epochs`` of ``epochs``, then a half cosine down to ``final`` at the end of
+    training (``decay_epochs`` 0: always 1).
+    """
+    if decay_epochs <= 0:
+        return 1.0
+    done = epoch - 1 + step / max(n_steps, 1)  # epochs trained before this batch
+    t = min(max((done - (epochs - decay_epochs)) / decay_epochs, 0.0), 1.0)
+    return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
+def set_lrs(optimizer: torch.optim.Optimizer, config: TrainConfig, epoch: int, step: int = 0,
+            n_steps: int = 1) -> None:
+    """Set the learning rates for batch ``step`` of ``epoch`` (1-based): ``lr`` and the feature grids'
+    ``grid_lr * grid_lr_decay ** (epoch - 1)``, both times :func:`lr_factor`."""
     o = config.optim
+    f = lr_factor(o.epochs, o.lr_decay_epochs, o.lr_final, epoch, step, n_steps)
+    optimizer.param_groups[0]["lr"] = o.lr * f
     for group in optimizer.param_groups[1:]:  # make_optimizer's grid group
-        group["lr"] = o.grid_lr * o.grid_lr_decay ** (epoch - 1)
+        group["lr"] = o.grid_lr * o.grid_lr_decay ** (epoch - 1) * f
 
 
 def make_preprocessor(config: TrainConfig, D: int, norm: float = 1.0) -> Preprocessor:
