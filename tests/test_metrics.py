@@ -27,6 +27,13 @@ def test_pc1_spearman_and_state_separation():
     z = np.stack([3 * t, state + rng.normal(scale=0.1, size=500), rng.normal(scale=0.1, size=500)], 1)
     assert metrics.pc1_spearman(z, t) > 0.95
     assert metrics.pc1_spearman(rng.normal(size=(500, 3)), t) < 0.2
+    # a second, smaller motion is PC2: PC1 misses it, the better of PC1 and PC2 finds it
+    t2 = rng.uniform(size=500)
+    z2 = np.stack([3 * t, t2, rng.normal(scale=0.05, size=500)], 1)
+    assert metrics.pc1_spearman(z2, t2) < 0.2 < 0.95 < metrics.pc_spearman(z2, t2, n_pcs=2)
+    assert metrics.pc_spearman(z2, t, n_pcs=2) == metrics.pc1_spearman(z2, t)
+    half = np.arange(500) < 250
+    assert metrics.pc_spearman(z2, t2, subset=half, n_pcs=2) > 0.95
     assert metrics.state_separation(z, state) > 0.95
     assert metrics.state_separation(rng.normal(size=(500, 3)), state) < 0.65
     rare = (rng.uniform(size=2000) < 0.05).astype(int)  # 5%: always guessing "0" is 95% accurate ...

@@ -61,17 +61,23 @@ def per_conformation_fsc(
     return scores
 
 
-def pc1_spearman(z: np.ndarray, truth: np.ndarray, subset: np.ndarray | None = None) -> float:
-    """|Spearman rank correlation| of the latent's first principal component with a true coordinate."""
+def pc_spearman(z: np.ndarray, truth: np.ndarray, subset: np.ndarray | None = None, n_pcs: int = 1) -> float:
+    """The best |Spearman rank correlation| of the latent's first ``n_pcs`` principal components with a
+    true coordinate (``n_pcs`` 2: a motion that need not be the largest one)."""
     if subset is not None:
         z, truth = z[subset], truth[subset]
     zc = z - z.mean(0)
     if z.shape[1] == 1:
-        pc1 = zc[:, 0]
+        pcs = zc
     else:
         _, _, vt = np.linalg.svd(zc, full_matrices=False)
-        pc1 = zc @ vt[0]
-    return float(abs(stats.spearmanr(pc1, truth).statistic))
+        pcs = zc @ vt[:n_pcs].T
+    return float(max(abs(stats.spearmanr(pc, truth).statistic) for pc in pcs.T))
+
+
+def pc1_spearman(z: np.ndarray, truth: np.ndarray, subset: np.ndarray | None = None) -> float:
+    """|Spearman rank correlation| of the latent's first principal component with a true coordinate."""
+    return pc_spearman(z, truth, subset, n_pcs=1)
 
 
 def state_separation(z: np.ndarray, state: np.ndarray, seed: int = 0) -> float:
