@@ -8,7 +8,9 @@ sections) and ``cryolatent train`` generates its flags from them.
 The plain defaults (``TrainConfig()``) are cryoDRGN's paper defaults: encoder
 and decoder of 3 x 1024.  A *preset* (:data:`PRESETS`) is a named partial
 override of them: ``small`` (3 x 256: the benchmark, the demo, the notebooks),
-``tiny`` (2 x 128: CI), ``paper`` (3 x 1024, the defaults spelled out).
+``tiny`` (2 x 128: CI), ``paper`` (3 x 1024, the defaults spelled out), ``fast``
+(the training levers the benchmark kept: a narrower decoder, a higher then
+decaying learning rate, pixel subsampling).
 Precedence everywhere: defaults < preset < a settings file < explicit values.
 
 ``OUTDIR/config.yaml`` (see :meth:`TrainConfig.to_yaml`) records every
