@@ -217,8 +217,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("small", "encoder and decoder 3 x 256 (the benchmark, the demo and the notebooks)", _widths(256, 3)),
     Preset("tiny", "encoder and decoder 2 x 128 (CI's notebooks on the tiny dataset)", _widths(128, 2)),
     Preset("fast", "encoder 3 x 256, decoder 3 x 128, learning rate 3e-4 falling to a tenth over the last 10 "
-                   "epochs, pixel fraction 0.35 a batch (unbiased): cryoDRGN's maps and latent in under a fifth "
-                   "of its time on the benchmark (bench/RESULTS.md)",
+                   "epochs, pixel fraction 0.35 a batch (unbiased): cryoDRGN's final maps in under a tenth of its "
+                   "time on the benchmark (bench/RESULTS.md)",
            {**_widths(256, 3), "dec_dim": 128, "lr": 3e-4, "lr_decay_epochs": 10.0, "lr_final": 0.1,
             "pixel_fraction": 0.35, "keep_radius": 0.25}),
 )}
