@@ -6,7 +6,7 @@ import pytest
 
 from cryolatent.errors import InputError
 from cryolatent.training.config import TrainConfig
-from cryolatent.training.loop import beta_at
+from cryolatent.training.schedules import beta_at
 
 
 def test_constant_beta_without_warmup():

@@ -11,7 +11,8 @@ from cryolatent.errors import InputError
 from cryolatent.training.data import ArrayStack
 from cryolatent.training.config import TrainConfig
 from cryolatent.training.loop import train
-from cryolatent.training.model import build_from_config, lr_factor, make_optimizer, set_lrs
+from cryolatent.training.model import build_from_config, make_optimizer, set_lrs
+from cryolatent.training.schedules import lr_factor
 
 D = 16
 

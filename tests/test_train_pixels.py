@@ -12,7 +12,8 @@ from cryolatent.nn.encodings import make_encoding
 from cryolatent.nn.losses import recon_loss, vae_loss
 from cryolatent.training.data import ArrayStack
 from cryolatent.training.loop import train
-from cryolatent.training.pixels import batch_pixels, march_radius, radius_px, sample, within
+from cryolatent.training.pixels import batch_pixels, radius_px, sample, within
+from cryolatent.training.schedules import march_radius
 
 from _nn_helpers import assert_resumes_bit_identically, make_blob_dataset, one_thread, tiny_config
 

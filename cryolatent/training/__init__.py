@@ -6,7 +6,7 @@
 >>> vols = eval_volumes("out", run.z()[:5])                           # doctest: +SKIP
 
 Modules, imports one way (``a <- b``: b imports a): ``config``, ``data``,
-``checkpoint``, ``distributed`` (leaves) <- ``model`` (what a configuration
+``checkpoint``, ``distributed``, ``schedules`` (leaves) <- ``model`` (what a configuration
 builds) <- ``run`` (the run folder's one reader) <- ``evaluate`` (embedding,
 volumes) <- ``loop`` (:func:`train`, which writes the run folder).
 """

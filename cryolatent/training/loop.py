@@ -53,6 +53,7 @@ from cryolatent.training.model import (
 )
 from cryolatent.training.pixels import batch_pixels
 from cryolatent.training.run import CONFIG_NAME, LOG_FIELDS, LOG_NAME, RECON_ERROR_NAME, RUN_FILES, Run, read_log
+from cryolatent.training.schedules import beta_at
 
 
 class TrainingDiverged(CryolatentError):
@@ -61,14 +62,6 @@ class TrainingDiverged(CryolatentError):
 
 # ---------------------------------------------------------------------------
 # helpers
-
-
-def beta_at(beta: float, warmup_epochs: float, epoch: int, step: int, n_steps: int) -> float:
-    """KL weight at ``step`` of ``epoch`` (1-based): a linear ramp over ``warmup_epochs``, then ``beta``."""
-    if warmup_epochs <= 0:
-        return beta
-    progress = (epoch - 1 + step / max(n_steps, 1)) / warmup_epochs
-    return beta * min(1.0, progress)
 
 
 def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:

@@ -6,7 +6,6 @@ A leaf of :mod:`cryolatent.training`: it imports neither the run folder
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import torch
@@ -17,6 +16,7 @@ from cryolatent.nn.encodings import GridEncoding
 from cryolatent.nn.vae import HetVAE, build_model
 from cryolatent.training.config import TrainConfig
 from cryolatent.training.data import Preprocessor
+from cryolatent.training.schedules import lr_factor
 
 
 def build_from_config(config: TrainConfig, D: int) -> HetVAE:
@@ -42,19 +42,6 @@ def make_optimizer(model: HetVAE, config: TrainConfig) -> torch.optim.Adam:
     if grids:
         groups.append({"params": grids, "lr": o.grid_lr, "weight_decay": o.grid_weight_decay})
     return torch.optim.Adam(groups, lr=o.lr, weight_decay=o.weight_decay)
-
-
-def lr_factor(epochs: int, decay_epochs: float, final: float, epoch: int, step: int, n_steps: int) -> float:
-    """The learning rates' factor at batch ``step`` (0-based) of ``n_steps`` in ``epoch`` (1-based).
-
-    1 until the last ``decay_epochs`` of ``epochs``, then a half cosine down to ``final`` at the end of
-    training (``decay_epochs`` 0: always 1).
-    """
-    if decay_epochs <= 0:
-        return 1.0
-    done = epoch - 1 + step / max(n_steps, 1)  # epochs trained before this batch
-    t = min(max((done - (epochs - decay_epochs)) / decay_epochs, 0.0), 1.0)
-    return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * t))
 
 
 def set_lrs(optimizer: torch.optim.Optimizer, config: TrainConfig, epoch: int, step: int = 0,

@@ -21,20 +21,12 @@ from __future__ import annotations
 import torch
 
 from cryolatent.forward.lattice import Lattice, PixelSubset, subset
+from cryolatent.training.schedules import march_radius
 
 
 def radius_px(lattice: Lattice) -> torch.Tensor:
     """``(n_half,)`` radius of each first-half masked pixel, in lattice pixels (``|k| * D``)."""
     return lattice.masked_coords[: lattice.n_half, :2].norm(dim=-1) * lattice.D
-
-
-def march_radius(start: float, epochs: float, epoch: int, step: int, n_steps: int) -> float:
-    """Frequency-marching radius (fraction of Nyquist) at ``step`` of ``epoch`` (1-based): linear
-    from ``start`` at the first step to 1 after ``epochs`` epochs (1 when ``epochs`` is 0)."""
-    if epochs <= 0:
-        return 1.0
-    progress = (epoch - 1 + step / max(n_steps, 1)) / epochs
-    return min(1.0, start + (1.0 - start) * progress)
 
 
 def within(lattice: Lattice, fraction: float) -> PixelSubset | None:
